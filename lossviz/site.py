@@ -1,0 +1,43 @@
+"""The site map: every page's file, sidebar title, icon, link path and one-line summary.
+
+Pure data, shared by ``app.py`` (navigation and the home page's links) and the
+tests (which check that the browser's sidebar shows exactly these titles).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class PageInfo(NamedTuple):
+    file: str
+    title: str
+    icon: str
+    url_path: str
+    summary: str
+
+    @property
+    def exists(self) -> bool:
+        return (ROOT / self.file).exists()
+
+
+HOME_TITLE = "Home"
+
+PAGES = (
+    PageInfo("pages/1_BCE_landscape.py", "BCE landscape", ":material/landscape:", "bce",
+             "Binary cross-entropy is minimised at p = y, and that minimum is the entropy H(y), not zero."),
+    PageInfo("pages/2_Gradients.py", "Gradients", ":material/trending_down:", "gradients",
+             "Why a saturated sigmoid learns slowly under the quadratic cost, and not under cross-entropy."),
+    PageInfo("pages/3_MNIST_lab.py", "MNIST lab", ":material/science:", "mnist",
+             "Train the confused softmax autoencoder, its fixes and two classifiers on real MNIST, live."),
+    PageInfo("pages/4_Softmax_and_KL.py", "Softmax & KL", ":material/compare_arrows:", "softmax-kl",
+             "Cross-entropy = entropy + KL divergence, KL's asymmetry, and a live 2-D classifier."),
+)
+
+
+def existing_pages() -> list[PageInfo]:
+    """The pages whose files are present, in sidebar order."""
+    return [page for page in PAGES if page.exists]

@@ -1,0 +1,46 @@
+"""Every page runs under AppTest, and a real browser shows the human page titles."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import app_test, error_texts, screenshot, wait_for_app
+from lossviz import site
+
+PAGES = site.existing_pages()
+
+
+def test_home_runs_and_links_every_page():
+    at = app_test()
+    assert not at.exception
+    assert at.title[0].value == "lossviz"
+    assert len(at.get("plotly_chart")) == 1
+    links = [link.proto.label for link in at.get("page_link")]
+    assert len(links) == len(PAGES)
+    for info in PAGES:
+        assert any(info.title in label for label in links), info.title
+
+
+@pytest.mark.parametrize("info", PAGES, ids=[p.url_path for p in PAGES])
+def test_page_runs_without_exception(info):
+    at = app_test(info.file)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.browser
+def test_browser_sidebar_titles_and_pages(server_url, page):
+    page.goto(server_url + "/")
+    wait_for_app(page)
+    nav = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+    titles = [nav.nth(i).inner_text().strip() for i in range(nav.count())]
+    # Icons render as ligature text before the title; compare on the title's words.
+    cleaned = [t.splitlines()[-1].strip() for t in titles]
+    assert cleaned == [site.HOME_TITLE] + [p.title for p in PAGES], titles
+    assert not error_texts(page)
+    screenshot(page, "home")
+    for info in PAGES:
+        page.goto(f"{server_url}/{info.url_path}")
+        wait_for_app(page)
+        assert not error_texts(page), (info.title, error_texts(page))
+        screenshot(page, info.url_path)
