@@ -64,17 +64,19 @@ def binary_crossentropy_elementwise(y: Array, p: Array, epsilon: float | None = 
 def binary_crossentropy_with_logits_elementwise(y: Array, z: Array) -> Array:
     r"""BCE of a target ``y`` against ``σ(z)``, stable for any logit ``z``.
 
-    .. math:: \mathrm{BCE}(y, \sigma(z)) = \max(z, 0) - z y + \log(1 + e^{-|z|})
+    .. math:: \mathrm{BCE}(y, \sigma(z)) = (1 - y) z + \log(1 + e^{-z})
+              = \max(z, 0) - z y + \log(1 + e^{-|z|})
 
-    This is the form of ``tf.nn.sigmoid_cross_entropy_with_logits``; its
-    derivative in ``z`` is ``σ(z) − y``.
+    The second form is ``tf.nn.sigmoid_cross_entropy_with_logits``'s; the
+    first, with a stable softplus, has the exact derivative ``σ(z) − y``
+    everywhere, including at ``z = 0`` where ``max`` and ``|z|`` have kinks.
 
     >>> float(binary_crossentropy_with_logits_elementwise(1.0, 1e4))
     0.0
     """
     y = jnp.asarray(y)
     z = jnp.asarray(z)
-    return jnp.maximum(z, 0.0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z)))
+    return (1.0 - y) * z + jax.nn.softplus(-z)
 
 
 def binary_entropy(y: Array) -> Array:
@@ -166,7 +168,7 @@ def binary_crossentropy(y_true: Array, y_pred: Array, epsilon: float = EPSILON) 
 def binary_crossentropy_from_logits(y_true: Array, logits: Array) -> Array:
     r"""Binary cross-entropy of ``σ(logits)``, stable, mean over the last axis.
 
-    .. math:: \frac1n \sum_i \max(z_i, 0) - z_i y_i + \log(1 + e^{-|z_i|})
+    .. math:: \frac1n \sum_i (1 - y_i) z_i + \log(1 + e^{-z_i})
 
     >>> binary_crossentropy_from_logits(jnp.array([[1.0, 0.0]]), jnp.array([[1e4, -1e4]]))
     Array([0.], dtype=float32)
