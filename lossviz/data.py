@@ -19,6 +19,7 @@ array needs, so a tampered file cannot run code.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import importlib.util
@@ -64,6 +65,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes into a protocol-2 pickle
     }
 
     def find_class(self, module: str, name: str):
@@ -71,6 +73,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
             raise DataError(
                 f"refusing to unpickle {module}.{name}: an MNIST pickle holds only numpy arrays"
             )
+        if (module, name) == ("_codecs", "encode"):
+            return codecs.encode
         if name == "_reconstruct":
             return np.ndarray.__reduce__(np.empty(0))[0]  # numpy's own _reconstruct
         return getattr(np, name)
