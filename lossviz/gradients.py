@@ -1,0 +1,458 @@
+"""The learning slowdown: sigmoid and softmax gradients under two costs.
+
+A one-input sigmoid neuron outputs ``a = σ(z)`` with ``z = w x + b``.  Under
+the quadratic cost ``C = (a − y)² / 2`` its gradients carry a factor σ′(z),
+which is tiny when the neuron saturates, so a neuron that is confidently
+wrong learns slowly.  Under cross-entropy the σ′ cancels and the gradient is
+just the error ``a − y`` (times ``x`` for the weight).  Softmax with the
+log-likelihood cost pairs the same way, while MSE on the probabilities does
+not.
+
+Every gradient the page plots comes from ``jax.grad`` of a cost; the closed
+forms (``*_closed_form``) are kept beside them so the tests, and the page's
+captions, can compare the two.  The jitted functions are module-level and
+take fixed shapes, so a Streamlit rerun never recompiles.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossviz import losses
+
+COSTS = ("quadratic", "cross_entropy")
+"""The two costs, in the order every stacked array uses (row 0, row 1)."""
+
+COST_LABELS = {"quadratic": "quadratic", "cross_entropy": "cross-entropy"}
+
+CLASSIC_STARTS = {"0.82": (0.6, 0.9), "0.98": (2.0, 2.0)}
+"""The two classic starting points (w, b), named by their output σ(w + b) at x = 1."""
+
+CLASSIC_OUTPUTS = (0.82, 0.98)
+"""The outputs marked on the curves and tabulated: a lively and a saturated neuron."""
+
+MAX_EPOCHS = 1000
+"""Length of the one compiled scan; shorter runs are slices of it."""
+
+FAR_FROM_TARGET = 0.5
+"""|a − y| from which an output counts as far off (it sits on the wrong side of 1/2)."""
+
+DEFAULT_SATURATION_THRESHOLD = 0.05
+"""σ′(z) below this counts as saturated (|z| ≳ 2.9, output beyond 0.05 … 0.95)."""
+
+
+# --------------------------------------------------------------------------
+# σ, σ′ and the two costs
+# --------------------------------------------------------------------------
+
+
+def sigmoid(z):
+    r"""The logistic function: :math:`\sigma(z) = 1 / (1 + e^{-z})`."""
+    return jax.nn.sigmoid(z)
+
+
+def sigmoid_prime(z):
+    r"""Its derivative: :math:`\sigma'(z) = \sigma(z)\,(1 - \sigma(z))`, at most 1/4 (at z = 0)."""
+    a = jax.nn.sigmoid(z)
+    return a * (1.0 - a)
+
+
+def logit(a):
+    r"""The inverse of σ: :math:`z = \log\frac{a}{1 - a}`."""
+    a = jnp.asarray(a)
+    return jnp.log(a) - jnp.log1p(-a)
+
+
+def quadratic_cost(a, y):
+    r"""Quadratic cost of one output: :math:`C = \tfrac12 (a - y)^2`."""
+    return 0.5 * jnp.square(jnp.asarray(a) - jnp.asarray(y))
+
+
+def cross_entropy_cost(a, y):
+    r"""Cross-entropy of one output: :math:`C = -[y \ln a + (1 - y) \ln(1 - a)]`, unclipped."""
+    return losses.binary_crossentropy_elementwise(y, a, epsilon=None)
+
+
+def neuron_cost(params, x, y, cost_index):
+    r"""Cost of the neuron ``a = σ(w x + b)``; ``cost_index`` picks ``COSTS[cost_index]``.
+
+    .. math:: C_{\text{quad}} = \tfrac12(\sigma(wx + b) - y)^2, \qquad
+              C_{\text{CE}} = \max(z, 0) - z y + \log(1 + e^{-|z|}),\ z = wx + b
+
+    Cross-entropy is taken from the logit (the stable form, equal to
+    :func:`cross_entropy_cost` of ``σ(z)``), so a saturated neuron still gets
+    its exact gradient.  ``cost_index`` may be traced: under ``vmap`` both
+    branches run and the right one is selected.
+    """
+    w, b = params
+    z = w * x + b
+    return jax.lax.switch(
+        cost_index,
+        (lambda z_: quadratic_cost(sigmoid(z_), y),
+         lambda z_: losses.binary_crossentropy_with_logits_elementwise(y, z_)),
+        z,
+    )
+
+
+neuron_gradient = jax.grad(neuron_cost)
+"""``(∂C/∂w, ∂C/∂b)`` of :func:`neuron_cost` by ``jax.grad``."""
+
+
+def quadratic_gradient_closed_form(z, x, y):
+    r"""The quadratic cost's gradients, by hand.
+
+    .. math:: \frac{\partial C}{\partial w} = (a - y)\,\sigma'(z)\,x, \qquad
+              \frac{\partial C}{\partial b} = (a - y)\,\sigma'(z)
+    """
+    delta = (sigmoid(z) - y) * sigmoid_prime(z)
+    return delta * x, delta
+
+
+def cross_entropy_gradient_closed_form(z, x, y):
+    r"""The cross-entropy cost's gradients, by hand: σ′ has cancelled.
+
+    .. math:: \frac{\partial C}{\partial w} = (a - y)\,x, \qquad
+              \frac{\partial C}{\partial b} = a - y
+    """
+    delta = sigmoid(z) - y
+    return delta * x, delta
+
+
+def saturation_bound(threshold: float) -> float:
+    r"""The :math:`z^* \ge 0` beyond which :math:`\sigma'(z) <` ``threshold`` (for 0 < threshold < 1/4).
+
+    .. math:: \sigma'(z^*) = t \iff \sigma(z^*) = \tfrac12\big(1 + \sqrt{1 - 4t}\big)
+
+    so the saturated region is :math:`|z| > z^*`.
+    """
+    if not 0.0 < threshold < 0.25:
+        raise ValueError(f"threshold must lie in (0, 1/4), got {threshold}")
+    a = 0.5 * (1.0 + math.sqrt(1.0 - 4.0 * threshold))
+    return math.log(a / (1.0 - a))
+
+
+def saturation_outputs(threshold: float) -> tuple[float, float]:
+    r"""The outputs :math:`(1 - a^*, a^*)`, :math:`a^* = \sigma(z^*)`, outside which σ′ < ``threshold``."""
+    a = 0.5 * (1.0 + math.sqrt(1.0 - 4.0 * threshold))
+    return 1.0 - a, a
+
+
+# --------------------------------------------------------------------------
+# Curves over z
+# --------------------------------------------------------------------------
+
+
+class GradientCurves(NamedTuple):
+    """σ, σ′ and both costs' gradients along a grid of logits ``z``, all from ``jax.grad``."""
+
+    z: np.ndarray
+    a: np.ndarray
+    sigma_prime: np.ndarray
+    dw: np.ndarray  # (2, n): ∂C/∂w for COSTS[0], COSTS[1]
+    db: np.ndarray  # (2, n): ∂C/∂b
+    cost: np.ndarray  # (2, n)
+
+
+def curve_grid(axis: str, points: int = 401, z_limit: float = 8.0) -> np.ndarray:
+    r"""Logits to draw the curves at: uniform in z, or uniform in the output a.
+
+    ``axis="z"``: :math:`z \in [-z_{lim}, z_{lim}]`; ``axis="a"``:
+    :math:`z = \mathrm{logit}(a)` for ``a`` uniform in ``(σ(−z_lim), σ(z_lim))``.
+    """
+    if axis == "z":
+        return np.linspace(-z_limit, z_limit, points, dtype=np.float32)
+    if axis == "a":
+        edge = 1.0 / (1.0 + math.exp(z_limit))
+        a = np.linspace(edge, 1.0 - edge, points)
+        return np.log(a / (1.0 - a)).astype(np.float32)
+    raise ValueError(f"axis must be 'z' or 'a', got {axis!r}")
+
+
+@jax.jit
+def _curves(z, x, y):
+    # At (w, b) = (0, z) the neuron's logit is z for every x, so jax.grad in
+    # (w, b) there gives exactly the gradient a neuron with logit z receives.
+    def at(z_, cost_index):
+        params = (jnp.zeros_like(z_), z_)
+        dw, db = neuron_gradient(params, x, y, cost_index)
+        return dw, db, neuron_cost(params, x, y, cost_index)
+
+    per_cost = jax.vmap(jax.vmap(at, in_axes=(0, None)), in_axes=(None, 0))
+    dw, db, cost = per_cost(z, jnp.arange(len(COSTS)))
+    return sigmoid(z), sigmoid_prime(z), dw, db, cost
+
+
+def gradient_curves(z, x: float, y: float) -> GradientCurves:
+    r"""σ(z), σ′(z) and, for each cost, :math:`\partial C/\partial w`, :math:`\partial C/\partial b` and C along ``z``.
+
+    .. math:: \frac{\partial C}{\partial (w, b)} = \texttt{jax.grad}(C)(w{=}0, b{=}z;\ x, y)
+    """
+    z = jnp.asarray(z, dtype=jnp.float32)
+    a, sp, dw, db, cost = _curves(z, jnp.float32(x), jnp.float32(y))
+    return GradientCurves(np.asarray(z), np.asarray(a), np.asarray(sp), np.asarray(dw),
+                          np.asarray(db), np.asarray(cost))
+
+
+def closed_form_gap(curves: GradientCurves, x: float, y: float) -> float:
+    r"""Largest :math:`|\texttt{jax.grad} - \text{closed form}|` over both costs, both parameters, the whole curve."""
+    z = jnp.asarray(curves.z)
+    closed = (quadratic_gradient_closed_form(z, x, y), cross_entropy_gradient_closed_form(z, x, y))
+    return max(float(np.max(np.abs(np.asarray(closed[i][j]) - got[i])))
+               for i in range(len(COSTS)) for j, got in enumerate((curves.dw, curves.db)))
+
+
+# --------------------------------------------------------------------------
+# The two classic points
+# --------------------------------------------------------------------------
+
+
+def _verdict(cost: str, error: float, sigma_p: float, grad: float, ce_grad: float, threshold: float) -> str:
+    far = abs(error) >= FAR_FROM_TARGET
+    if not far:
+        return (f"{COST_LABELS[cost]}: reasonable: the output is already close to the target "
+                f"(|a − y| = {abs(error):.2f}), so a small step ({abs(grad):.3g}) is what we want.")
+    if cost == "cross_entropy":
+        return (f"cross-entropy: reasonable: the step equals the error a − y = {error:+.2f}, "
+                "large because the output is far from the target.")
+    if sigma_p < threshold:
+        return (f"quadratic: not reasonable: the output is far from the target (|a − y| = {abs(error):.2f}) "
+                f"yet σ′(z) = {sigma_p:.3g} < {threshold:g} shrinks the step to {abs(grad):.3g}, "
+                f"{abs(ce_grad) / max(abs(grad), 1e-30):.0f}× smaller than cross-entropy's: learning crawls.")
+    return (f"quadratic: reasonable: far from the target and the step ({abs(grad):.3g}) is sizeable, "
+            f"though σ′(z) = {sigma_p:.3g} makes it {abs(ce_grad) / max(abs(grad), 1e-30):.1f}× "
+            "smaller than cross-entropy's.")
+
+
+def classic_marks(outputs=CLASSIC_OUTPUTS) -> dict[float, float]:
+    r"""Each classic output a with its logit :math:`z = \mathrm{logit}(a)`, for marking the curves."""
+    return {a: float(logit(jnp.float32(a))) for a in outputs}
+
+
+def two_points_table(x: float, threshold: float = DEFAULT_SATURATION_THRESHOLD,
+                     outputs=CLASSIC_OUTPUTS, targets=(0.0, 1.0)) -> list[dict]:
+    r"""One row per (output a, target y): a, z, σ′(z), both costs' gradients (``jax.grad``) and a verdict.
+
+    .. math:: z = \mathrm{logit}(a),\quad
+              \frac{\partial C_{\text{quad}}}{\partial b} = (a-y)\sigma'(z),\quad
+              \frac{\partial C_{\text{CE}}}{\partial b} = a - y
+
+    An update counts as "reasonable" when it is large where the output is
+    far from the target (``|a − y| ≥ 1/2``) and small where it is close; a
+    far-off output whose σ′(z) is below ``threshold`` is not.
+    """
+    rows = []
+    z = np.asarray(logit(jnp.asarray(outputs, dtype=jnp.float32)))
+    for y in targets:
+        curves = gradient_curves(z, x, y)
+        for i, a in enumerate(outputs):
+            error = float(curves.a[i]) - y
+            sp = float(curves.sigma_prime[i])
+            db_q, db_ce = float(curves.db[0, i]), float(curves.db[1, i])
+            rows.append({
+                "output a": a,
+                "z": float(z[i]),
+                "target y": y,
+                "σ′(z)": sp,
+                "∂C/∂w quadratic": float(curves.dw[0, i]),
+                "∂C/∂w cross-entropy": float(curves.dw[1, i]),
+                "∂C/∂b quadratic": db_q,
+                "∂C/∂b cross-entropy": db_ce,
+                "quadratic verdict": _verdict("quadratic", error, sp, db_q, db_ce, threshold),
+                "cross-entropy verdict": _verdict("cross_entropy", error, sp, db_ce, db_ce, threshold),
+            })
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Training the single neuron under both costs, one jitted scan
+# --------------------------------------------------------------------------
+
+
+class NeuronHistory(NamedTuple):
+    """Per cost (rows in ``COSTS`` order) and epoch 0 … epochs: parameters, output and cost."""
+
+    w: np.ndarray  # (2, epochs + 1)
+    b: np.ndarray
+    a: np.ndarray
+    cost: np.ndarray
+
+    @property
+    def epochs(self) -> int:
+        return self.w.shape[1] - 1
+
+    @property
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.w)) and np.all(np.isfinite(self.b)) and np.all(np.isfinite(self.cost)))
+
+
+def _train_one(w0, b0, x, y, eta, cost_index):
+    def step(params, _):
+        dw, db = neuron_gradient(params, x, y, cost_index)
+        w, b = params
+        return (w - eta * dw, b - eta * db), params
+
+    final, visited = jax.lax.scan(step, (w0, b0), None, length=MAX_EPOCHS)
+    w = jnp.append(visited[0], final[0])
+    b = jnp.append(visited[1], final[1])
+    cost = jax.vmap(neuron_cost, in_axes=((0, 0), None, None, None))((w, b), x, y, cost_index)
+    return w, b, sigmoid(w * x + b), cost
+
+
+# Both costs in one call: vmap over (learning rate, cost index), one compile for any inputs.
+_train_both = jax.jit(jax.vmap(_train_one, in_axes=(None, None, None, None, 0, 0)))
+
+
+def train_neuron(w0: float, b0: float, x: float, y: float, eta_quadratic: float = 0.15,
+                 eta_cross_entropy: float = 0.15, epochs: int = 300) -> NeuronHistory:
+    r"""Plain gradient descent on one (x, y) example, under both costs at once.
+
+    .. math:: (w, b) \leftarrow (w, b) - \eta_C\,\nabla_{(w, b)} C(\sigma(wx + b), y)
+
+    with the gradient from ``jax.grad``; one ``lax.scan`` of ``MAX_EPOCHS``
+    steps, vmapped over the two costs and compiled once, sliced to ``epochs``.
+    Entry ``t`` is the state after ``t`` updates.
+    """
+    if not 0 <= epochs <= MAX_EPOCHS:
+        raise ValueError(f"epochs must lie in [0, {MAX_EPOCHS}], got {epochs}")
+    f = jnp.float32
+    w, b, a, cost = _train_both(f(w0), f(b0), f(x), f(y), jnp.array([eta_quadratic, eta_cross_entropy], f),
+                                jnp.arange(len(COSTS)))
+    keep = slice(0, epochs + 1)
+    return NeuronHistory(*(np.asarray(v)[:, keep] for v in (w, b, a, cost)))
+
+
+def first_epoch_within(outputs: np.ndarray, y: float, tolerance: float = 0.2) -> int | None:
+    r"""The first epoch t with :math:`|a_t - y| <` ``tolerance``, or None if it never comes."""
+    hits = np.flatnonzero(np.abs(np.asarray(outputs) - y) < tolerance)
+    return int(hits[0]) if hits.size else None
+
+
+def classic_start_name(w: float, b: float) -> str | None:
+    """The name in :data:`CLASSIC_STARTS` whose (w, b) this is, or None."""
+    for name, (w0, b0) in CLASSIC_STARTS.items():
+        if math.isclose(w, w0, abs_tol=1e-9) and math.isclose(b, b0, abs_tol=1e-9):
+            return name
+    return None
+
+
+@jax.jit
+def _cost_grid(w, b, x, y):
+    over_grid = jax.vmap(neuron_cost, in_axes=((0, 0), None, None, None))
+    return jax.vmap(lambda i: over_grid((w.ravel(), b.ravel()), x, y, i).reshape(w.shape))(jnp.arange(len(COSTS)))
+
+
+def cost_surfaces(history: NeuronHistory, x: float, y: float, points: int = 61, margin: float = 1.0):
+    r"""Both costs over a (w, b) grid that covers both training paths plus ``margin``.
+
+    .. math:: C(w, b) = C(\sigma(w x + b), y) \text{ on } [w_{min}-m, w_{max}+m] \times [b_{min}-m, b_{max}+m]
+
+    Returns ``(w_axis, b_axis, surfaces)`` with ``surfaces[i]`` of shape
+    ``(len(b_axis), len(w_axis))`` for ``COSTS[i]`` (rows follow b, as plotly's
+    contour expects).
+    """
+    w_axis = np.linspace(history.w.min() - margin, history.w.max() + margin, points, dtype=np.float32)
+    b_axis = np.linspace(history.b.min() - margin, history.b.max() + margin, points, dtype=np.float32)
+    ww, bb = np.meshgrid(w_axis, b_axis)
+    surfaces = _cost_grid(jnp.asarray(ww), jnp.asarray(bb), jnp.float32(x), jnp.float32(y))
+    return w_axis, b_axis, np.asarray(surfaces)
+
+
+# --------------------------------------------------------------------------
+# Softmax: log-likelihood vs MSE on the probabilities
+# --------------------------------------------------------------------------
+
+SOFTMAX_COSTS = ("log_likelihood", "mse")
+SOFTMAX_COST_LABELS = {"log_likelihood": "log-likelihood (categorical CE)", "mse": "MSE on probabilities"}
+
+
+def softmax_log_likelihood(logits, target):
+    r"""Log-likelihood cost of a softmax output: :math:`C = -\sum_k y_k \log \mathrm{softmax}(z)_k`."""
+    return losses.categorical_crossentropy_from_logits(target, logits)
+
+
+def softmax_mse(logits, target):
+    r"""Keras MSE on the softmax probabilities: :math:`C = \frac1K \sum_k (\mathrm{softmax}(z)_k - y_k)^2`."""
+    return losses.mean_squared_error(target, jax.nn.softmax(logits, axis=-1))
+
+
+def softmax_log_likelihood_gradient_closed_form(logits, target):
+    r"""Gradient of the log-likelihood in the logits: :math:`\nabla_z C = p - y`, :math:`p = \mathrm{softmax}(z)`."""
+    return jax.nn.softmax(logits, axis=-1) - target
+
+
+def softmax_mse_gradient_closed_form(logits, target):
+    r"""Gradient of MSE on the probabilities in the logits.
+
+    .. math:: \nabla_z C = \frac{2}{K} J^\top (p - y),\quad J = \mathrm{diag}(p) - p p^\top
+              \;\Rightarrow\; \frac{\partial C}{\partial z_j} = \frac{2}{K}\, p_j
+              \Big[(p_j - y_j) - \sum_k p_k (p_k - y_k)\Big]
+
+    Every component carries a factor :math:`p_j`, the softmax analogue of σ′.
+    """
+    p = jax.nn.softmax(logits, axis=-1)
+    k = logits.shape[-1]
+    r = p - target
+    return (2.0 / k) * p * (r - jnp.sum(p * r, axis=-1, keepdims=True))
+
+
+def softmax_logit_grid(points: int = 401, limit: float = 10.0) -> np.ndarray:
+    r"""The correct class's logits to sweep: :math:`z_c \in [-\text{limit}, \text{limit}]`."""
+    return np.linspace(-limit, limit, points, dtype=np.float32)
+
+
+def softmax_logits(correct_logit, classes: int, dominant_logit: float):
+    r"""Logits with class 0 correct at ``correct_logit``, class 1 (wrong) at ``dominant_logit``, the rest 0.
+
+    .. math:: z = (z_c, d, 0, \dots, 0) \in \mathbb{R}^K
+    """
+    correct_logit = jnp.asarray(correct_logit, dtype=jnp.float32)
+    rest = jnp.zeros(correct_logit.shape + (classes - 1,), jnp.float32).at[..., 0].set(dominant_logit)
+    return jnp.concatenate([correct_logit[..., None], rest], axis=-1)
+
+
+class SoftmaxCurves(NamedTuple):
+    """Along the correct class's logit: probabilities and both costs' logit gradients (``jax.grad``)."""
+
+    correct_logit: np.ndarray  # (n,)
+    probabilities: np.ndarray  # (n, K)
+    gradients: np.ndarray  # (2, n, K) for SOFTMAX_COSTS
+    costs: np.ndarray  # (2, n)
+
+
+@jax.jit
+def _softmax_curves(logits):
+    target = jnp.zeros(logits.shape[-1]).at[0].set(1.0)
+    ll = jax.vmap(jax.value_and_grad(softmax_log_likelihood), in_axes=(0, None))(logits, target)
+    mse = jax.vmap(jax.value_and_grad(softmax_mse), in_axes=(0, None))(logits, target)
+    return jax.nn.softmax(logits, axis=-1), jnp.stack([ll[1], mse[1]]), jnp.stack([ll[0], mse[0]])
+
+
+def softmax_gradient_curves(correct_logit, classes: int, dominant_logit: float) -> SoftmaxCurves:
+    r"""Gradients of both softmax costs in the logits, as the correct class's logit sweeps.
+
+    .. math:: \nabla_z C(\mathrm{softmax}(z), e_0) = \texttt{jax.grad}(C)(z),\quad
+              z = (z_c, d, 0, \dots, 0)
+
+    As :math:`z_c \to -\infty` (confidently wrong) the log-likelihood's
+    :math:`\partial C/\partial z_c \to -1`, while MSE's vanishes like :math:`p_c`.
+    """
+    if not 2 <= classes:
+        raise ValueError(f"need at least 2 classes, got {classes}")
+    logits = softmax_logits(correct_logit, classes, dominant_logit)
+    p, grads, costs = _softmax_curves(logits)
+    return SoftmaxCurves(np.asarray(correct_logit, dtype=np.float32), np.asarray(p), np.asarray(grads),
+                         np.asarray(costs))
+
+
+def softmax_closed_form_gap(curves: SoftmaxCurves, classes: int, dominant_logit: float) -> float:
+    r"""Largest :math:`|\texttt{jax.grad} - \text{closed form}|` over both softmax costs and all logits."""
+    logits = softmax_logits(curves.correct_logit, classes, dominant_logit)
+    target = jnp.zeros(classes).at[0].set(1.0)
+    closed = (softmax_log_likelihood_gradient_closed_form(logits, target),
+              softmax_mse_gradient_closed_form(logits, target))
+    return max(float(np.max(np.abs(np.asarray(c) - g))) for c, g in zip(closed, curves.gradients))

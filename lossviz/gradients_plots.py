@@ -1,0 +1,142 @@
+"""Plotly figures for the Gradients page: arrays in, figures out, no Streamlit."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lossviz.gradients import COST_LABELS, COSTS, SOFTMAX_COST_LABELS, SOFTMAX_COSTS, GradientCurves, NeuronHistory
+
+TEMPLATE = "plotly_white"
+COLORS = {"quadratic": "#d62728", "cross_entropy": "#1f77b4", "sigma": "#2ca02c", "sigma_prime": "#9467bd",
+          "log_likelihood": "#1f77b4", "mse": "#d62728"}
+SATURATED_FILL = "rgba(214, 39, 40, 0.10)"
+MARGIN = dict(l=10, r=10, t=50, b=10)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+
+
+def gradient_curves_figure(curves: GradientCurves, axis: str, saturation_bound: float, threshold: float,
+                           marked: dict[float, float], x: float, y: float) -> go.Figure:
+    """σ, σ′ and ∂C/∂w of both costs over z (or over a = σ(z)), the saturated region shaded.
+
+    ``marked`` maps an output a to its logit z; each gets a dotted line and
+    markers on the curves.  ``saturation_bound`` is the z* with σ′(z*) = threshold.
+    """
+    along = curves.z if axis == "z" else curves.a
+    lo, hi = float(along.min()), float(along.max())
+    edge = saturation_bound if axis == "z" else float(_sigmoid(saturation_bound))
+    low_edge = -saturation_bound if axis == "z" else 1.0 - edge
+    fig = go.Figure()
+    for x0, x1 in ((lo, low_edge), (edge, hi)):
+        if x1 > x0:
+            fig.add_vrect(x0=x0, x1=x1, fillcolor=SATURATED_FILL, line_width=0, layer="below")
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"saturated: σ′(z) < {threshold:g}",
+                             marker=dict(symbol="square", size=12, color=SATURATED_FILL.replace("0.10", "0.35"))))
+    traces = [("σ(z)", curves.a, COLORS["sigma"], "dot"), ("σ′(z)", curves.sigma_prime, COLORS["sigma_prime"], "dot")]
+    traces += [(f"∂C/∂w {COST_LABELS[c]}", curves.dw[i], COLORS[c], "solid") for i, c in enumerate(COSTS)]
+    for name, values, color, dash in traces:
+        fig.add_trace(go.Scatter(x=along, y=values, mode="lines", name=name, line=dict(color=color, dash=dash)))
+    for a_mark, z_mark in marked.items():
+        where = z_mark if axis == "z" else a_mark
+        fig.add_vline(x=where, line=dict(color="gray", dash="dot", width=1),
+                      annotation_text=f"a = {a_mark:g}", annotation_position="top")
+        index = int(np.argmin(np.abs(along - where)))
+        fig.add_trace(go.Scatter(
+            x=[where] * 4, y=[curves.a[index], curves.sigma_prime[index], curves.dw[0, index], curves.dw[1, index]],
+            mode="markers", showlegend=False, marker=dict(size=9, color="black", symbol="circle-open", line=dict(width=2)),
+            hovertemplate=f"a = {a_mark:g}<br>value %{{y:.4f}}<extra></extra>",
+        ))
+    fig.update_layout(
+        template=TEMPLATE, height=420, margin=MARGIN, legend=dict(orientation="h", y=-0.18),
+        title=f"Gradients of a sigmoid neuron (x = {x:g}, y = {y:g}) from jax.grad",
+        xaxis_title="logit z = wx + b" if axis == "z" else "output a = σ(z)", yaxis_title="value",
+    )
+    return fig
+
+
+def training_figure(history: NeuronHistory, epoch: int, quantity: str) -> go.Figure:
+    """Output a (``quantity="a"``) or cost (``"cost"``) per epoch for both costs, a marker at ``epoch``."""
+    values = history.a if quantity == "a" else history.cost
+    epochs = np.arange(history.epochs + 1)
+    fig = go.Figure()
+    for i, cost in enumerate(COSTS):
+        fig.add_trace(go.Scatter(x=epochs, y=values[i], mode="lines", name=COST_LABELS[cost],
+                                 line=dict(color=COLORS[cost])))
+    for i, cost in enumerate(COSTS):
+        fig.add_trace(go.Scatter(
+            x=[epoch], y=[values[i, epoch]], mode="markers", showlegend=False,
+            marker=dict(size=11, color=COLORS[cost], line=dict(width=2, color="black")),
+            hovertemplate=f"{COST_LABELS[cost]}, epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+        ))
+    fig.add_vline(x=epoch, line=dict(color="gray", dash="dot", width=1))
+    title = "Output a per epoch" if quantity == "a" else "Cost per epoch (each under its own cost)"
+    fig.update_layout(template=TEMPLATE, height=330, margin=MARGIN, title=title, xaxis_title="epoch",
+                      yaxis_title="a = σ(wx + b)" if quantity == "a" else "cost",
+                      legend=dict(orientation="h", y=-0.25))
+    if quantity == "a":
+        fig.update_yaxes(range=[-0.02, 1.02])
+    return fig
+
+
+def path_figure(w_axis, b_axis, surfaces, history: NeuronHistory, epoch: int) -> go.Figure:
+    """Each cost's contour plot over (w, b) with its own training path and a marker at ``epoch``."""
+    fig = make_subplots(rows=1, cols=len(COSTS), horizontal_spacing=0.08,
+                        subplot_titles=[f"{COST_LABELS[c]} cost C(w, b)" for c in COSTS])
+    for i, cost in enumerate(COSTS):
+        col = i + 1
+        fig.add_trace(go.Contour(
+            x=w_axis, y=b_axis, z=surfaces[i], ncontours=25, colorscale="Greys", reversescale=True,
+            showscale=False, contours=dict(showlabels=True, labelfont=dict(size=9, color="black")),
+            hovertemplate="w %{x:.2f}<br>b %{y:.2f}<br>C %{z:.4f}<extra></extra>", name=COST_LABELS[cost],
+            showlegend=False,
+        ), row=1, col=col)
+        fig.add_trace(go.Scatter(x=history.w[i], y=history.b[i], mode="lines", name=f"path, {COST_LABELS[cost]}",
+                                 line=dict(color=COLORS[cost], width=3)), row=1, col=col)
+        fig.add_trace(go.Scatter(x=history.w[i, :1], y=history.b[i, :1], mode="markers", showlegend=False,
+                                 marker=dict(size=9, color="white", line=dict(width=2, color=COLORS[cost])),
+                                 hovertemplate="start w %{x:.2f}, b %{y:.2f}<extra></extra>"), row=1, col=col)
+        fig.add_trace(go.Scatter(
+            x=[history.w[i, epoch]], y=[history.b[i, epoch]], mode="markers", showlegend=False,
+            marker=dict(size=13, color=COLORS[cost], symbol="diamond", line=dict(width=2, color="black")),
+            hovertemplate=f"epoch {epoch}: w %{{x:.3f}}, b %{{y:.3f}}<extra></extra>",
+        ), row=1, col=col)
+        fig.update_xaxes(title_text="w", row=1, col=col)
+        fig.update_yaxes(title_text="b", row=1, col=col)
+    fig.update_layout(template=TEMPLATE, height=420, margin=MARGIN, legend=dict(orientation="h", y=-0.2),
+                      title=f"Paths over the (w, b) plane; marker at epoch {epoch}")
+    return fig
+
+
+def softmax_figure(curves, classes: int, dominant_logit: float, confident_level: float = 0.9) -> go.Figure:
+    """∂C/∂z of the correct class (solid) and the dominant wrong class (dashed) for both softmax costs.
+
+    The region where the dominant wrong class's probability exceeds
+    ``confident_level`` (the model is confidently wrong) is shaded.
+    """
+    zc = curves.correct_logit
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    confident = zc[curves.probabilities[:, 1] > confident_level]
+    if confident.size:
+        fig.add_vrect(x0=float(confident.min()), x1=float(confident.max()), fillcolor=SATURATED_FILL,
+                      line_width=0, layer="below")
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers",
+                                 name=f"confidently wrong: p(wrong) > {confident_level:g}",
+                                 marker=dict(symbol="square", size=12, color=SATURATED_FILL.replace("0.10", "0.35"))))
+    for i, cost in enumerate(SOFTMAX_COSTS):
+        label = SOFTMAX_COST_LABELS[cost]
+        fig.add_trace(go.Scatter(x=zc, y=curves.gradients[i, :, 0], mode="lines", name=f"∂C/∂z_correct, {label}",
+                                 line=dict(color=COLORS[cost])))
+        fig.add_trace(go.Scatter(x=zc, y=curves.gradients[i, :, 1], mode="lines",
+                                 name=f"∂C/∂z_wrong, {label}", line=dict(color=COLORS[cost], dash="dash")))
+    fig.add_trace(go.Scatter(x=zc, y=curves.probabilities[:, 0], mode="lines", name="p(correct)",
+                             line=dict(color=COLORS["sigma"], dash="dot")), secondary_y=True)
+    fig.update_layout(template=TEMPLATE, height=420, margin=MARGIN, legend=dict(orientation="h", y=-0.2),
+                      title=f"Softmax over K = {classes}: wrong class at logit {dominant_logit:g}, others at 0")
+    fig.update_xaxes(title_text="logit of the correct class z_correct")
+    fig.update_yaxes(title_text="gradient in the logit (jax.grad)", secondary_y=False)
+    fig.update_yaxes(title_text="p(correct)", range=[0, 1], secondary_y=True)
+    return fig
