@@ -1,0 +1,162 @@
+"""Plotly figures of the "Softmax & KL" page: arrays in, figures out, no Streamlit."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lossviz.plots import TEMPLATE
+
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+REGION_COLOURS = ("#c6dbef", "#fdd0a2", "#c7e9c0")
+FORWARD_COLOUR, REVERSE_COLOUR, MIXTURE_COLOUR = "#d62728", "#1f77b4", "#555555"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 340, **kwargs) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=title, height=height,
+                      margin=dict(l=10, r=10, t=50, b=10), **kwargs)
+    return fig
+
+
+def softmax_bars(probabilities: np.ndarray, target: np.ndarray) -> go.Figure:
+    """Softmax output q next to the target p, one pair of bars per class."""
+    classes = [f"class {k + 1}" for k in range(len(probabilities))]
+    fig = go.Figure([
+        go.Bar(x=classes, y=probabilities, name="softmax q", marker_color="#1f77b4",
+               text=[f"{v:.3f}" for v in probabilities], textposition="outside"),
+        go.Bar(x=classes, y=target, name="target p", marker_color="#ff7f0e",
+               text=[f"{v:.3f}" for v in target], textposition="outside"),
+    ])
+    return _layout(fig, "Softmax probabilities vs target", barmode="group",
+                   yaxis=dict(range=[0, 1.15], title="probability"))
+
+
+def identity_bars(cross_entropy: float, entropy: float, kl: float) -> go.Figure:
+    """H(P, Q) as one bar next to the stack H(P) + KL(P‖Q): the two have the same height."""
+    fig = go.Figure([
+        go.Bar(x=["H(P, Q)"], y=[cross_entropy], name="cross-entropy H(P, Q)", marker_color="#7f7f7f",
+               text=[f"{cross_entropy:.4f}"], textposition="inside"),
+        go.Bar(x=["H(P) + KL(P‖Q)"], y=[entropy], name="entropy H(P)", marker_color="#ff7f0e",
+               text=[f"{entropy:.4f}"], textposition="inside"),
+        go.Bar(x=["H(P) + KL(P‖Q)"], y=[kl], name="KL(P‖Q)", marker_color="#1f77b4",
+               text=[f"{kl:.4f}"], textposition="inside"),
+    ])
+    return _layout(fig, "Cross-entropy = entropy + KL", barmode="stack", yaxis_title="nats")
+
+
+def gradient_bars(gradient: np.ndarray) -> go.Figure:
+    """∂H(P, Q)/∂z_k = q_k − p_k for every logit."""
+    classes = [f"z{k + 1}" for k in range(len(gradient))]
+    colours = ["#d62728" if g > 0 else "#2ca02c" for g in gradient]
+    fig = go.Figure(go.Bar(x=classes, y=gradient, marker_color=colours,
+                           text=[f"{g:+.3f}" for g in gradient], textposition="outside"))
+    return _layout(fig, "Gradient of the loss w.r.t. the logits: softmax − target",
+                   yaxis=dict(range=[-1.15, 1.15], title="∂loss/∂z"), showlegend=False)
+
+
+def kl_contribution_bars(p: np.ndarray, q: np.ndarray, forward_terms: np.ndarray,
+                         reverse_terms: np.ndarray) -> go.Figure:
+    """The two distributions (left) and each outcome's term of KL(P‖Q) and KL(Q‖P) (right)."""
+    outcomes = [f"{k + 1}" for k in range(len(p))]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "P and Q", f"terms: KL(P‖Q) = {forward_terms.sum():.4f}, KL(Q‖P) = {reverse_terms.sum():.4f}"))
+    fig.add_trace(go.Bar(x=outcomes, y=p, name="P", marker_color="#ff7f0e"), 1, 1)
+    fig.add_trace(go.Bar(x=outcomes, y=q, name="Q", marker_color="#1f77b4"), 1, 1)
+    fig.add_trace(go.Bar(x=outcomes, y=forward_terms, name="p log(p/q)  [KL(P‖Q)]",
+                         marker_color="#8c564b", text=[f"{v:+.3f}" for v in forward_terms]), 1, 2)
+    fig.add_trace(go.Bar(x=outcomes, y=reverse_terms, name="q log(q/p)  [KL(Q‖P)]",
+                         marker_color="#17becf", text=[f"{v:+.3f}" for v in reverse_terms]), 1, 2)
+    fig.update_xaxes(title_text="outcome")
+    return _layout(fig, "KL is not symmetric", height=360, barmode="group")
+
+
+def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, forward: np.ndarray, reverse: np.ndarray,
+                  forward_label: str, reverse_label: str, step: int) -> go.Figure:
+    """The mixture p with the current forward-KL and reverse-KL Gaussian fits over it."""
+    fig = go.Figure([
+        go.Scatter(x=x, y=mixture, name="mixture p", fill="tozeroy", line=dict(color=MIXTURE_COLOUR),
+                   fillcolor="rgba(85,85,85,0.15)"),
+        go.Scatter(x=x, y=forward, name=forward_label, line=dict(color=FORWARD_COLOUR, width=3)),
+        go.Scatter(x=x, y=reverse, name=reverse_label, line=dict(color=REVERSE_COLOUR, width=3, dash="dash")),
+    ])
+    top = max(float(mixture.max()), float(forward.max()), float(reverse.max()))
+    return _layout(fig, f"Fitting one Gaussian q to p (step {step})", height=380,
+                   xaxis_title="x", yaxis=dict(title="density", range=[0, 1.1 * top]),
+                   legend=dict(orientation="h", y=-0.2))
+
+
+def kl_objective_figure(objectives: np.ndarray) -> go.Figure:
+    """Forward and reverse KL over the optimisation steps."""
+    steps = np.arange(1, len(objectives) + 1)
+    fig = go.Figure([
+        go.Scatter(x=steps, y=objectives[:, 0], name="forward KL(p‖q)", line=dict(color=FORWARD_COLOUR)),
+        go.Scatter(x=steps, y=objectives[:, 1], name="reverse KL(q‖p)", line=dict(color=REVERSE_COLOUR)),
+    ])
+    return _layout(fig, "Objective per Adam step", height=380, xaxis_title="step", yaxis_title="nats",
+                   legend=dict(orientation="h", y=-0.2))
+
+
+def _dash(loss_name: str) -> str:
+    return "solid" if loss_name == "categorical_crossentropy" else "dash"
+
+
+def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_rates: Sequence[float],
+                    losses: np.ndarray, accuracies: np.ndarray, total_epochs: int) -> go.Figure:
+    """Loss (log scale) and accuracy per epoch of every combination.
+
+    Colour = learning rate, line style = loss (CE solid, KL dashed), so that
+    coinciding CE and KL curves show as one line with dashes over it.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "training accuracy"))
+    palette = {lr: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, lr in enumerate(sorted(set(learning_rates)))}
+    epochs = np.arange(1, losses.shape[1] + 1)
+    for i, label in enumerate(labels):
+        style = dict(color=palette[learning_rates[i]], dash=_dash(loss_names[i]), width=2)
+        fig.add_trace(go.Scatter(x=epochs, y=losses[i], name=label, legendgroup=label, line=style), 1, 1)
+        fig.add_trace(go.Scatter(x=epochs, y=accuracies[i], name=label, legendgroup=label, line=style,
+                                 showlegend=False), 1, 2)
+    fig.update_xaxes(title_text="epoch", range=[1, max(total_epochs, 2)])
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    return _layout(fig, "Every combination, trained together", height=400)
+
+
+def decision_regions(gx: np.ndarray, gy: np.ndarray, probabilities: np.ndarray, x: np.ndarray,
+                     labels: np.ndarray, titles: Sequence[str], columns: int = 3,
+                     max_points: int = 400) -> go.Figure:
+    """One panel per combination: predicted class as coloured regions (paler where unsure), data on top.
+
+    ``probabilities`` is ``(members, len(gy), len(gx), 3)``.
+    """
+    members = probabilities.shape[0]
+    columns = max(1, min(columns, members))
+    rows = -(-members // columns)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles),
+                        horizontal_spacing=0.04, vertical_spacing=0.12 / max(rows, 1))
+    scale = []
+    n_classes = probabilities.shape[-1]
+    for c in range(n_classes):
+        lo, hi = c / n_classes, (c + 1) / n_classes
+        scale += [[lo, REGION_COLOURS[c]], [hi, REGION_COLOURS[c]]]
+    shown = np.arange(len(x))[:: max(1, len(x) // max_points)]
+    for m in range(members):
+        row, col = m // columns + 1, m % columns + 1
+        predicted = probabilities[m].argmax(-1)
+        confidence = probabilities[m].max(-1)
+        fig.add_trace(go.Heatmap(
+            x=gx, y=gy, z=predicted + 1, zmin=0.5, zmax=n_classes + 0.5, colorscale=scale, showscale=False,
+            customdata=confidence, hovertemplate="predicted class %{z}<br>confidence %{customdata:.2f}<extra></extra>",
+        ), row, col)
+        for c in range(n_classes):
+            pts = shown[labels[shown] == c]
+            fig.add_trace(go.Scatter(
+                x=x[pts, 0], y=x[pts, 1], mode="markers", name=f"class {c + 1}", legendgroup=f"class {c + 1}",
+                showlegend=(m == 0), marker=dict(size=4, color=CLASS_COLOURS[c], line=dict(width=0.3, color="white")),
+            ), row, col)
+    fig.update_xaxes(showticklabels=False, range=[gx[0], gx[-1]])
+    fig.update_yaxes(showticklabels=False, range=[gy[0], gy[-1]])
+    return _layout(fig, "Decision regions (data on top)", height=300 * rows + 60)
