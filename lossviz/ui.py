@@ -10,6 +10,7 @@ an exception.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Callable, Sequence
 
 import streamlit as st
@@ -210,15 +211,17 @@ def _number_parser(min_value, max_value, as_int: bool, notices: list[str], key: 
 # --------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner="Loading MNIST…")
-def _cached_mnist() -> data.Mnist:
-    return data.load_mnist()
+@st.cache_resource(show_spinner="Loading MNIST…", max_entries=2)
+def _cached_mnist(path: str | None) -> data.Mnist:
+    # Keyed by the configured path so that changing LOSSVIZ_MNIST is honoured;
+    # a failed load raises, and Streamlit does not cache exceptions.
+    return data.load_mnist(path)
 
 
 def mnist_or_stop() -> data.Mnist:
     """MNIST, loaded once per process; a clear message and a stop if it cannot be."""
     try:
-        return _cached_mnist()
+        return _cached_mnist(os.environ.get(data.MNIST_ENV) or None)
     except data.DataError as err:
         st.error(f"**MNIST is not available.** {err}", icon=":material/database_off:")
         st.stop()
