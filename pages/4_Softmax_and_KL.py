@@ -1,0 +1,224 @@
+"""Softmax & KL: cross-entropy = entropy + KL, KL's asymmetry, and CE vs KL on a live 2-D classifier."""
+
+import streamlit as st
+
+from lossviz import settings, ui
+from lossviz import softmax_kl as sk
+from lossviz import softmax_kl_plots as skp
+
+DEFAULT_LOGITS = (2.0, 1.0, 0.1, -0.5, 0.5, -1.0, 1.5, 0.0, -2.0, 0.8)
+PAGE = "softmax-kl"
+
+st.title("Softmax & KL")
+url = ui.UrlState(PAGE)
+st.markdown(
+    "Categorical cross-entropy and the Kullback–Leibler divergence are close relatives: "
+    "**H(P, Q) = H(P) + KL(P‖Q)**. KL is zero only when the two distributions are equal, and it "
+    "is *not symmetric*, KL(P‖Q) ≠ KL(Q‖P), so it is not a distance and the direction matters. "
+    "Everything below is computed live with JAX."
+)
+
+# --------------------------------------------------------------------------
+st.header("1 · Softmax explorer")
+k = url.slider("Number of classes K", "k", 2, sk.MAX_CLASSES, 3)
+st.caption(f"Logits z₁…z_K (the sliders past z{k} are unused at K = {k}).")
+logit_columns = st.columns(5)
+logits = []
+for i in range(sk.MAX_CLASSES):
+    with logit_columns[i % 5]:
+        value = url.slider(f"z{i + 1}", f"z{i + 1}", -8.0, 8.0, DEFAULT_LOGITS[i], step=0.1, disabled=i >= k)
+    if i < k:
+        logits.append(value)
+
+target_kind = url.select("Target distribution P", "t", ["one-hot", "soft"], "one-hot", widget="radio",
+                         horizontal=True)
+if target_kind == "one-hot":
+    target_class = url.slider("Target class", "c", 1, sk.MAX_CLASSES, 1)
+    if target_class > k:
+        st.warning(f"There is no class {target_class} with K = {k}; the target is class {k}.")
+        target_class = k
+    target = sk.one_hot_target(k, target_class - 1)
+else:
+    soft_text = url.text("Target weights (normalised for you)", "p", "0.6,0.3,0.1",
+                         check=lambda text: sk.parse_distribution(text, k))
+    try:
+        target = sk.parse_distribution(soft_text, k)
+    except ValueError as err:
+        st.warning(f"Target weights: {err}. Using the uniform distribution meanwhile.")
+        target = sk.parse_distribution(",".join(["1"] * k))
+
+stats = sk.explore_softmax(logits, target)
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(skp.softmax_bars(stats.probabilities, target), width="stretch", key="softmax-bars")
+with right:
+    st.plotly_chart(skp.identity_bars(stats.cross_entropy, stats.entropy, stats.kl), width="stretch",
+                    key="identity-bars")
+m1, m2, m3 = st.columns(3)
+m1.metric("cross-entropy H(P, Q)", f"{stats.cross_entropy:.4f} nats")
+m2.metric("entropy H(P)", f"{stats.entropy:.4f} nats")
+m3.metric("KL(P‖Q)", f"{stats.kl:.4f} nats")
+if target_kind == "one-hot":
+    st.info("The target is one-hot, so H(P) = 0 and **cross-entropy and KL are the same number**: "
+            "as losses against one-hot labels they are interchangeable.", icon=":material/equal:")
+else:
+    st.info("With a soft target H(P) > 0: cross-entropy never drops below the target's entropy, "
+            "while KL reaches 0 when the softmax equals the target. Both have the same gradient.",
+            icon=":material/info:")
+st.plotly_chart(skp.gradient_bars(stats.gradient), width="stretch", key="gradient-bars")
+st.caption("The gradient of H(P, Q) (and of KL(P‖Q): H(P) does not depend on the logits) is softmax − "
+           "target: each logit is pushed down by its excess probability and up by its shortfall.")
+
+# --------------------------------------------------------------------------
+st.header("2 · KL is asymmetric")
+c1, c2 = st.columns(2)
+with c1:
+    p_text = url.text("Distribution P (weights)", "dp", "0.7,0.25,0.05",
+                      check=sk.parse_positive_distribution)
+with c2:
+    q_text = url.text("Distribution Q (weights)", "dq", "0.3,0.3,0.4",
+                      check=sk.parse_positive_distribution)
+try:
+    p_dist = sk.parse_positive_distribution(p_text)
+    q_dist = sk.parse_positive_distribution(q_text, len(p_dist))
+except ValueError as err:
+    st.warning(f"P and Q: {err}. Write positive numbers separated by commas, as many for Q as for P.")
+else:
+    forward_terms = sk.kl_contributions(p_dist, q_dist)
+    reverse_terms = sk.kl_contributions(q_dist, p_dist)
+    a1, a2 = st.columns(2)
+    a1.metric("KL(P‖Q)", f"{forward_terms.sum():.4f} nats")
+    a2.metric("KL(Q‖P)", f"{reverse_terms.sum():.4f} nats",
+              delta=f"{reverse_terms.sum() - forward_terms.sum():+.4f} vs KL(P‖Q)", delta_color="off")
+    st.plotly_chart(skp.kl_contribution_bars(p_dist, q_dist, forward_terms, reverse_terms), width="stretch",
+                    key="kl-terms")
+    st.caption("KL(P‖Q) weighs log(p/q) by P: outcomes that P finds likely and Q does not cost the most. "
+               "Swap the roles and different outcomes dominate. A single term may be negative; the sum never is.")
+
+# --------------------------------------------------------------------------
+st.header("3 · Forward vs reverse KL: fitting one Gaussian to two peaks")
+f1, f2, f3, f4 = st.columns(4)
+with f1:
+    separation = url.slider("Peak separation", "sep", 0.0, 10.0, 7.0, step=0.5)
+with f2:
+    weight = url.slider("Weight of the left peak", "w", 0.05, 0.95, 0.4, step=0.05)
+with f3:
+    start_mean = url.slider("Start mean of q", "m0", -3.0, 3.0, 1.5, step=0.25)
+with f4:
+    fit_steps = url.slider("Adam steps", "fs", 100, 2000, 600, step=100)
+st.caption(f"p = {weight:g}·N(−{separation / 2:g}, 1) + {1 - weight:g}·N({separation / 2:g}, 1). Both fits "
+           f"start at N({start_mean:g}, 1) and use Adam (learning rate {sk.FIT_LEARNING_RATE:g}); the integrals "
+           "are sums over a fine grid.")
+fit_left, fit_right = st.columns([3, 2])
+fit_chart, objective_chart = fit_left.empty(), fit_right.empty()
+fit_config = (separation, weight, start_mean, fit_steps)
+animate = st.session_state.get(f"{PAGE}:last-fit") != fit_config
+mixture = sk.mixture_density(sk.FIT_GRID, separation, weight)
+frame = None
+for frame in sk.fit_kl_directions(separation, weight, start_mean, fit_steps):
+    if animate or frame.step == fit_steps:
+        fig = skp.kl_fit_figure(
+            sk.FIT_GRID, mixture,
+            sk.gaussian_density(sk.FIT_GRID, frame.means[0], frame.stds[0]),
+            sk.gaussian_density(sk.FIT_GRID, frame.means[1], frame.stds[1]),
+            f"forward KL(p‖q): μ={frame.means[0]:.2f}, σ={frame.stds[0]:.2f}",
+            f"reverse KL(q‖p): μ={frame.means[1]:.2f}, σ={frame.stds[1]:.2f}", frame.step)
+        fit_chart.plotly_chart(fig, width="stretch", key=f"kl-fit-{frame.step}")
+        objective_chart.plotly_chart(skp.kl_objective_figure(frame.objectives), width="stretch",
+                                     key=f"kl-objective-{frame.step}")
+st.session_state[f"{PAGE}:last-fit"] = fit_config
+mix_mean, mix_var = sk.mixture_moments(separation, weight)
+g1, g2, g3 = st.columns(3)
+g1.metric("forward fit: mean, std", f"{frame.means[0]:.2f}, {frame.stds[0]:.2f}")
+g2.metric("mixture's own mean, std", f"{mix_mean:.2f}, {mix_var ** 0.5:.2f}")
+g3.metric("reverse fit: mean, std", f"{frame.means[1]:.2f}, {frame.stds[1]:.2f}")
+st.caption("**Forward KL(p‖q)** (what cross-entropy training minimises) punishes q for missing any mass of "
+           "p, so q spreads over both peaks: it matches p's mean and variance (mass-covering). "
+           "**Reverse KL(q‖p)** (common in variational inference) punishes q for putting mass where p has "
+           "little, so q locks onto one peak (mode-seeking). Move the start mean across 0 to change which one.")
+
+# --------------------------------------------------------------------------
+st.header("4 · CE vs KL on a 2-D classifier")
+limits = settings.limits()
+st.markdown(
+    "1000 points in 3 seeded clusters; a network 2 → Dense(50, relu) → Dense(3, softmax) with "
+    "Keras-default initialisation; Adam (ε = 1e-7), batch 32. Every chosen (loss, learning rate) "
+    "combination starts from the same weights, sees the same batches, and all train together in "
+    "**one jit-compiled, vmapped program**."
+)
+t1, t2, t3, t4 = st.columns([2, 3, 2, 1])
+with t1:
+    loss_names = url.multiselect("Losses", "loss", sk.CLASSIFIER_LOSSES, sk.CLASSIFIER_LOSSES,
+                                 format_func=sk.LOSS_LABELS.get)
+with t2:
+    learning_rates = url.multiselect("Learning rates", "lr", sk.LEARNING_RATES, (0.001, 0.01, 0.1))
+with t3:
+    epochs = url.slider("Epochs", "ep", 1, limits.max_blobs_epochs, min(200, limits.max_blobs_epochs))
+with t4:
+    seed = url.number("Seed", "seed", 0, 9999, 0, step=1)
+
+members = sk.combos(loss_names, sorted(learning_rates))
+run_key = f"{PAGE}:run"
+run_config = (tuple(members), epochs, seed)
+if not members:
+    st.info("Pick at least one loss and one learning rate to train.", icon=":material/touch_app:")
+train = st.button("Train", type="primary", disabled=not members, key=f"{PAGE}:train")
+progress_slot, curves_slot, regions_slot = st.empty(), st.empty(), st.empty()
+x_blobs, y_blobs = sk.blobs(seed)
+class_labels = y_blobs.argmax(-1)
+
+
+def draw(result, chart_key: str) -> None:
+    curves_slot.plotly_chart(
+        skp.training_curves([m.label for m in result["members"]], [m.loss for m in result["members"]],
+                            [m.learning_rate for m in result["members"]], result["losses"],
+                            result["accuracies"], result["epochs"]),
+        width="stretch", key=f"curves-{chart_key}")
+    regions_slot.plotly_chart(
+        skp.decision_regions(*result["grid"], result["x"], result["labels"],
+                             [m.label for m in result["members"]]),
+        width="stretch", key=f"regions-{chart_key}")
+
+
+if train and members:
+    chunk = max(5, epochs // 20)
+    bar = progress_slot.progress(0.0, text="compiling…")
+    for frame in sk.train_combos(members, epochs, seed, chunk_epochs=chunk):
+        result = {
+            "members": members, "epochs": epochs, "losses": frame.losses, "accuracies": frame.accuracies,
+            "grid": sk.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,
+            "labels": class_labels, "diverged": sk.diverged(frame),
+            "identical": sk.identical_ce_kl(members, frame),
+        }
+        bar.progress(frame.epoch / epochs, text=f"epoch {frame.epoch} / {epochs}")
+        draw(result, f"live-{frame.epoch}")
+    progress_slot.empty()
+    st.session_state[run_key] = {"config": run_config, **result}
+elif run_key in st.session_state:
+    result = st.session_state[run_key]
+    draw(result, "stored")
+    if result["config"] != run_config:
+        st.caption("These curves are from the previous settings; press **Train** to train with the current ones.")
+else:
+    result = None
+    st.caption("Press **Train** to train every combination; curves and decision regions update live.")
+
+if result is not None:
+    if result["diverged"]:
+        names = ", ".join(result["members"][i].label for i in result["diverged"])
+        st.warning(f"Diverged (the loss became NaN or infinite): {names}. Try a smaller learning rate.")
+    if result["identical"]:
+        same = [f"{lr:g}" for lr, equal in result["identical"] if equal]
+        differ = [f"{lr:g}" for lr, equal in result["identical"] if not equal]
+        if same:
+            st.success(f"With one-hot labels the CE and KL curves coincide **exactly** (bit for bit) at "
+                       f"learning rate {', '.join(same)}: H(P) = 0, so the two losses and their gradients are "
+                       "the same numbers. Solid (CE) and dashed (KL) lines lie on top of each other.",
+                       icon=":material/equal:")
+        if differ:
+            st.warning(f"CE and KL histories differ at learning rate {', '.join(differ)}.")
+    final = [f"{m.label}: loss {result['losses'][i, -1]:.4f}, accuracy {result['accuracies'][i, -1]:.3f}"
+             for i, m in enumerate(result["members"])]
+    st.caption("After the last epoch — " + "; ".join(final))
+
+url.finish()
