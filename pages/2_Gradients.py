@@ -79,7 +79,7 @@ with formulas:
     st.latex(r"\frac{\partial C}{\partial w} = (a - y)\,\sigma'(z)\,x")
     st.latex(r"\frac{\partial C}{\partial b} = (a - y)\,\sigma'(z)")
     st.markdown("**Cross-entropy**")
-    st.latex(r"C = -[y \ln a + (1 - y)\ln(1 - a)]")
+    st.latex(r"\begin{aligned} C = &-y \ln a \\ &- (1 - y)\ln(1 - a) \end{aligned}")
     st.latex(r"\frac{\partial C}{\partial w} = (a - y)\,x")
     st.latex(r"\frac{\partial C}{\partial b} = a - y")
     st.latex(r"\sigma'(z) = \sigma(z)\,(1 - \sigma(z)) \le \tfrac14")
@@ -88,6 +88,8 @@ st.caption(
     f"or above {high_output:.3f}). There the quadratic gradient is under {threshold:g} of "
     f"cross-entropy's. Largest gap between jax.grad and the closed forms along these curves: "
     f"{gradients.closed_form_gap(curves, x, y):.1e}."
+    + (" With x = 1 and y = 0, cross-entropy's ∂C/∂w = a − y is σ(z) itself: the two curves coincide."
+       if x == 1 and y == 0 else "")
 )
 
 # -- 2. The two points -----------------------------------------------------------
@@ -166,11 +168,12 @@ with chart:
     st.plotly_chart(plots.softmax_figure(soft, classes, dominant), width="stretch", key="softmax")
 with formulas:
     st.markdown("**Log-likelihood**")
-    st.latex(r"C = -\ln p_c,\quad p = \mathrm{softmax}(z)")
+    st.latex(r"p = \mathrm{softmax}(z)")
+    st.latex(r"C = -\ln p_c")
     st.latex(r"\nabla_z C = p - e_c")
     st.markdown("**MSE on probabilities**")
     st.latex(r"C = \tfrac1K \textstyle\sum_k (p_k - y_k)^2")
-    st.latex(r"\frac{\partial C}{\partial z_j} = \tfrac2K\, p_j\Big[(p_j - y_j) - \textstyle\sum_k p_k (p_k - y_k)\Big]")
+    st.latex(r"\begin{aligned} \frac{\partial C}{\partial z_j} = \tfrac2K\, p_j \Big[&(p_j - y_j) \\ &- \textstyle\sum_k p_k (p_k - y_k)\Big] \end{aligned}")
 metrics = st.columns(3)
 metrics[0].metric(f"p(correct) at z_correct = {soft.correct_logit[0]:g}", f"{soft.probabilities[0, 0]:.2e}")
 for i, cost in enumerate(gradients.SOFTMAX_COSTS):
