@@ -156,6 +156,55 @@ class RunRecord:
     def add_epoch(self, row: dict) -> None:
         self.epochs.append({k: _plain(row.get(k)) for k in EPOCH_FIELDS})
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.total_steps // max(1, self.config.epochs))
+
+    def observe(self, event) -> None:
+        """Record one ``training.Progress`` event: a chunk's step losses or an epoch's metrics."""
+        self.status = "running"
+        self.total_steps = int(event.total_steps)
+        self.samples_done = int(event.samples_done)
+        self.samples_per_second = float(event.samples_per_second)
+        self.eta_seconds = float(event.eta_seconds)
+        self.seconds = float(event.elapsed_seconds)
+        if event.kind == "chunk":
+            self.add_chunk(int(event.step) - len(event.step_losses) + 1, event.step_losses)
+        else:
+            self.add_epoch({
+                "epoch": int(round(event.epoch)), "train_loss": event.train_loss,
+                "test_loss": event.test_loss, "test_accuracy": event.test_accuracy,
+                "keras_reported_loss": event.keras_reported_loss,
+                "samples_per_second": event.samples_per_second,
+            })
+            if event.reconstructions is not None:
+                self.reconstructions = np.asarray(event.reconstructions)
+
+    def finish(self, result) -> None:
+        """Take the status, message, epochs (with their timings) and steps of a ``training.RunResult``."""
+        self.status = result.status
+        self.message = result.message
+        self.seconds = float(result.seconds)
+        self.epochs = []
+        for row in result.epochs:
+            self.add_epoch({**row, "train_loss": row.get("loss")})
+        self.steps = [int(s) for s in result.steps]
+        self.step_losses = [float(v) for v in result.step_losses]
+        if result.reconstructions is not None:
+            self.reconstructions = np.asarray(result.reconstructions)
+        if self.epochs and self.epochs[-1].get("samples_per_second"):
+            self.samples_per_second = float(np.mean([r["samples_per_second"] for r in self.epochs
+                                                     if r.get("samples_per_second")]))
+
+    def interrupt(self) -> None:
+        """Mark a run cut short between chunks (Stop, another control, a closed tab); history stays."""
+        if self.done:
+            return
+        self.status = "stopped"
+        self.message = (f"Stopped at step {len(self.steps)} of {self.total_steps or '?'}"
+                        f" (epoch {len(self.steps) / self.steps_per_epoch:.2f} of {self.config.epochs});"
+                        " the history so far is kept.")
+
     def final(self) -> dict:
         """The last epoch's metrics (``nan`` where there are none)."""
         last = self.epochs[-1] if self.epochs else {}
@@ -636,3 +685,111 @@ def export_script(config: TrainConfig, limit_train: int | None = None) -> str:
         optimizer=_SCRIPT_OPTIMIZERS[config.optimizer],
         limit_train=repr(limit_train),
     )
+
+
+# --------------------------------------------------------------------------
+# Page support: configuration fields, data, classifier reports, overlays
+# --------------------------------------------------------------------------
+
+MNIST_PRESETS = tuple(name for name, c in PRESETS.items() if c.task in ("autoencoder", "classifier"))
+TRAIN_SIZES = (1000, 10000, 60000)
+FIELD_KEYS = {
+    "task": "task", "hidden": "hidden", "hidden_activation": "act", "output_activation": "out",
+    "loss": "loss", "optimizer": "opt", "learning_rate": "lr", "batch_size": "bs", "epochs": "ep",
+    "pixels": "px", "bias_init": "bias", "seed": "seed",
+}
+"""``TrainConfig`` field → the link key of the lab's widget for it."""
+
+
+def hidden_text(hidden: Sequence[int]) -> str:
+    """``(128, 64)`` → ``"128,64"``, the text the widths box shows."""
+    return ",".join(str(int(w)) for w in hidden)
+
+
+def parse_hidden(text: str, max_layers: int = 8, max_width: int = 2048) -> tuple[int, ...]:
+    """``"128, 64"`` → ``(128, 64)``; empty text means no hidden layer.  ``ValueError`` when malformed."""
+    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    if len(parts) > max_layers:
+        raise ValueError(f"at most {max_layers} hidden layers")
+    widths = []
+    for part in parts:
+        if not part.isdigit():
+            raise ValueError(f"{part!r} is not a whole number")
+        width = int(part)
+        if not 1 <= width <= max_width:
+            raise ValueError(f"widths must be between 1 and {max_width}, not {width}")
+        widths.append(width)
+    return tuple(widths)
+
+
+def widget_values(config: TrainConfig) -> dict[str, Any]:
+    """The lab's widget values (by link key) that show ``config``."""
+    values = {FIELD_KEYS[name]: getattr(config, name) for name in FIELD_KEYS}
+    values["hidden"] = hidden_text(config.hidden)
+    values["lr"] = float(config.learning_rate)
+    values["bias"] = float(config.bias_init)
+    return values
+
+
+def preset_of(config: TrainConfig) -> str | None:
+    """The name of the MNIST preset equal to ``config``, if any."""
+    return next((name for name in MNIST_PRESETS if PRESETS[name] == config), None)
+
+
+def test_size(train_size: int) -> int:
+    """Test images evaluated after each epoch: all 10000 unless the training subset is smaller."""
+    return min(int(train_size), 10000)
+
+
+def classifier_report(config: TrainConfig, params, dataset, n: int = 8) -> dict:
+    """Confusion matrix and the first ``n`` misclassified test digits of a trained classifier."""
+    from lossviz import training
+
+    matrix = training.confusion_matrix(config, params, dataset)
+    index, true, predicted = training.misclassified(config, params, dataset, n)
+    images = np.asarray(dataset.x_test)[np.asarray(index, dtype=np.int64)]
+    return {"confusion": matrix, "images": images, "true": np.asarray(true), "predicted": np.asarray(predicted)}
+
+
+OVERLAY_METRICS = {
+    "smoothed training loss per step": ("step", None),
+    "training loss per epoch": ("epoch", "train_loss"),
+    "test loss per epoch": ("epoch", "test_loss"),
+    "test accuracy per epoch": ("epoch", "test_accuracy"),
+    "Keras-reported loss per epoch": ("epoch", "keras_reported_loss"),
+}
+
+
+def overlay_series(records: Sequence[RunRecord], metric: str, smoothing: float) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(label, x, y)`` per run for :data:`OVERLAY_METRICS` ``metric``; x in epochs so batch sizes align.
+
+    Per-step losses are smoothed with :func:`debiased_ema` and placed at
+    ``step / steps_per_epoch``; runs without the metric are left out.
+    """
+    kind, key = OVERLAY_METRICS[metric]
+    series = []
+    for r in records:
+        if kind == "step":
+            if not r.step_losses:
+                continue
+            x = np.asarray(r.steps, dtype=np.float64) / r.steps_per_epoch
+            y = debiased_ema(r.step_losses, smoothing)
+        else:
+            rows = [row for row in r.epochs if row.get(key) is not None]
+            if not rows:
+                continue
+            x = np.asarray([row["epoch"] for row in rows], dtype=np.float64)
+            y = np.asarray([row[key] for row in rows], dtype=np.float64)
+        series.append((r.label, x, y))
+    return series
+
+
+def pair_configs(kind: str, seed: int, epochs: int) -> list[TrainConfig]:
+    """The two presets of a one-click comparison, with the same seed and epochs.
+
+    ``"fix"``: seed-autoencoder as written vs autoencoder-sigmoid-bce;
+    ``"mse-ce"``: classifier-mse vs classifier-cce.
+    """
+    names = {"fix": ("seed-autoencoder", "autoencoder-sigmoid-bce"),
+             "mse-ce": ("classifier-mse", "classifier-cce")}[kind]
+    return [PRESETS[name].replace(seed=seed, epochs=epochs) for name in names]
