@@ -481,7 +481,8 @@ class Progress:
 
     ``kind`` is ``"chunk"`` (after every chunk; ``step_losses`` holds that
     chunk's per-step batch losses) or ``"epoch"`` (after an epoch's last
-    chunk; ``step_losses`` is empty and the epoch metrics are set).
+    chunk; ``step_losses`` is empty and the epoch metrics are set, with
+    ``record`` a copy of the epoch's entry in ``RunResult.epochs``).
     ``epoch`` is fractional: 2.5 means halfway through the third epoch.
     """
 
@@ -500,6 +501,7 @@ class Progress:
     test_accuracy: float | None = None
     keras_reported_loss: float | None = None
     reconstructions: np.ndarray | None = None
+    record: dict | None = None
 
     @property
     def fraction(self) -> float:
@@ -669,11 +671,12 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
         rec.steps_done += p.valid_steps
         last_good_params = p.params_after
         now = time.perf_counter()
-        if rec.first_progress is None:
+        event = rec.event("chunk", now, chunk_losses)
+        if rec.first_progress is None:  # later rates leave out the compile time of the first chunk
             rec.first_progress = now - started
             rec.rate_from = (now, rec.samples_of(rec.steps_done))
         if on_progress is not None:
-            on_progress(rec.event("chunk", now, chunk_losses))
+            on_progress(event)
         if p.evaluation is not None:
             return finish_epoch(p)
         return None
@@ -703,7 +706,7 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
                 "epoch", now, np.asarray([train_loss]), train_loss=train_loss,
                 test_loss=entry["test_loss"], test_accuracy=entry.get("test_accuracy"),
                 keras_reported_loss=entry.get("keras_reported_loss"),
-                reconstructions=rec.reconstructions))
+                reconstructions=rec.reconstructions, record=dict(entry)))
         if not math.isfinite(test_loss):
             return ("diverged:" + f"The test loss became non-finite after epoch {p.epoch + 1}: "
                     "the run diverged; history up to then is kept.")
@@ -750,6 +753,32 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
         seconds=time.perf_counter() - started, first_progress_seconds=rec.first_progress,
         chunk_steps=k, reconstructions=rec.reconstructions,
     )
+
+
+def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | None = None,
+                    target_seconds_per_chunk: float = 0.25) -> float:
+    """Seconds to trace and compile everything a run of ``config`` needs before its first step.
+
+    Ahead-of-time (``jit(...).lower(...).compile()``) with the run's exact
+    argument shapes; call ``jax.clear_caches()`` first to time a cold start.
+    """
+    spec = spec_of(config)
+    s = steps_per_epoch(config, dataset)
+    k, _ = chunk_length(config, dataset, chunk_steps, target_seconds_per_chunk)
+    params, opt_state = init_state(config, dataset)
+    key = jax.random.PRNGKey(config.seed)
+    padded = s * config.batch_size
+    order = jax.ShapeDtypeStruct((padded,), jnp.int32)
+    weights = jax.ShapeDtypeStruct((padded,), jnp.float32)
+    labels = jax.ShapeDtypeStruct((dataset.n_test,), jnp.int32)
+    recon = jax.ShapeDtypeStruct((8 if dataset.reconstruction_index is None
+                                  else len(dataset.reconstruction_index),), jnp.int32)
+    started = time.perf_counter()
+    _epoch_order.lower(key, 0, n=dataset.n_train, padded=padded).compile()
+    _train_chunk.lower(params, opt_state, jnp.float32(config.learning_rate), dataset.x_train,
+                       dataset.y_train, order, weights, 0, k, spec=spec, steps=k).compile()
+    _evaluate.lower(params, dataset.x_test, dataset.y_test, labels, recon, spec=spec).compile()
+    return time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------
