@@ -46,7 +46,7 @@ def test_cross_entropy_is_entropy_plus_kl(pair):
     assert ce == pytest.approx(h + kl, rel=1e-5, abs=1e-5)
 
 
-@SETTINGS
+@settings(max_examples=25, deadline=None)
 @given(distributions(allow_zero=True), st.data())
 def test_explorer_identity_and_gradient(target, data):
     logits = np.array(data.draw(st.lists(st.floats(-8, 8), min_size=len(target), max_size=len(target))))
@@ -189,7 +189,7 @@ def small_blobs():
 def test_vmapped_run_equals_separate_runs(small_blobs):
     x, y = small_blobs
     members = sk.combos(sk.CLASSIFIER_LOSSES, (0.003, 0.1))
-    together = sk.run_to_end(members, 3, seed=5, chunk_epochs=2, x=x, y=y)
+    together = sk.run_to_end(members, 3, seed=5, chunk_epochs=3, x=x, y=y)
     assert together.losses.shape == (4, 3)
     for i, combo in enumerate(members):
         alone = sk.run_to_end([combo], 3, seed=5, chunk_epochs=3, x=x, y=y)
@@ -212,8 +212,12 @@ def test_matches_a_plain_optax_adam_loop(small_blobs):
     opt_state = optimizer.init(params)
     key = jax.random.PRNGKey(seed + 1)
 
-    def batch_loss(params, xb, yb):
-        return losses.categorical_crossentropy_from_logits(yb, models.apply(params, xb)).mean()
+    @jax.jit
+    def adam_step(params, opt_state, xb, yb):
+        loss, grads = jax.value_and_grad(
+            lambda p: losses.categorical_crossentropy_from_logits(yb, models.apply(p, xb)).mean())(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
 
     history = []
     for epoch in range(epochs):
@@ -221,9 +225,7 @@ def test_matches_a_plain_optax_adam_loop(small_blobs):
         total = 0.0
         for start in range(0, len(x), sk.BATCH_SIZE):
             idx = order[start:start + sk.BATCH_SIZE]  # the last batch is short (200 = 6·32 + 8)
-            loss, grads = jax.value_and_grad(batch_loss)(params, x[idx], y[idx])
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
+            params, opt_state, loss = adam_step(params, opt_state, x[idx], y[idx])
             total += float(loss) * len(idx)
         history.append(total / len(x))
     np.testing.assert_allclose(frame.losses[0], history, rtol=1e-4)
