@@ -121,8 +121,9 @@ def softmax_figure(curves, classes: int, dominant_logit: float, confident_level:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     confident = zc[curves.probabilities[:, 1] > confident_level]
     if confident.size:
-        fig.add_vrect(x0=float(confident.min()), x1=float(confident.max()), fillcolor=SATURATED_FILL,
-                      line_width=0, layer="below")
+        # add_vrect skips figures with a secondary y axis, so the band is a plain paper-high shape.
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=float(confident.min()), x1=float(confident.max()),
+                      y0=0, y1=1, fillcolor=SATURATED_FILL, line_width=0, layer="below")
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers",
                                  name=f"confidently wrong: p(wrong) > {confident_level:g}",
                                  marker=dict(symbol="square", size=12, color=SATURATED_FILL.replace("0.10", "0.35"))))
@@ -138,5 +139,6 @@ def softmax_figure(curves, classes: int, dominant_logit: float, confident_level:
                       title=f"Softmax over K = {classes}: wrong class at logit {dominant_logit:g}, others at 0")
     fig.update_xaxes(title_text="logit of the correct class z_correct")
     fig.update_yaxes(title_text="gradient in the logit (jax.grad)", secondary_y=False)
-    fig.update_yaxes(title_text="p(correct)", range=[0, 1], secondary_y=True)
+    fig.update_yaxes(title_text="p(correct)", range=[0, 1], tickvals=[0, 0.25, 0.5, 0.75, 1], showgrid=False,
+                     secondary_y=True)
     return fig

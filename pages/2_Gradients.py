@@ -173,7 +173,9 @@ with formulas:
     st.latex(r"\nabla_z C = p - e_c")
     st.markdown("**MSE on probabilities**")
     st.latex(r"C = \tfrac1K \textstyle\sum_k (p_k - y_k)^2")
-    st.latex(r"\begin{aligned} \frac{\partial C}{\partial z_j} = \tfrac2K\, p_j \Big[&(p_j - y_j) \\ &- \textstyle\sum_k p_k (p_k - y_k)\Big] \end{aligned}")
+    st.latex(r"\nabla_z C = \tfrac2K\, J\,(p - y)")
+    st.latex(r"J = \mathrm{diag}(p) - p\,p^\top")
+    st.caption("Each row of J carries a factor p_j: the softmax's σ′.")
 metrics = st.columns(3)
 metrics[0].metric(f"p(correct) at z_correct = {soft.correct_logit[0]:g}", f"{soft.probabilities[0, 0]:.2e}")
 for i, cost in enumerate(gradients.SOFTMAX_COSTS):

@@ -187,3 +187,14 @@ def test_figures_show_what_they_are_given():
     fig = gp.path_figure(w_axis, b_axis, surfaces, h, 7)
     diamonds = [t for t in fig.data if t.type == "scatter" and t.marker.symbol == "diamond"]
     assert [(d.x[0], d.y[0]) for d in diamonds] == [(h.w[i, 7], h.b[i, 7]) for i in range(2)]
+
+
+def test_softmax_figure_shades_where_the_wrong_class_is_confident():
+    curves = g.softmax_gradient_curves(g.softmax_logit_grid(201), 3, 8.0)
+    fig = gp.softmax_figure(curves, 3, 8.0, confident_level=0.9)
+    (band,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    confident = curves.correct_logit[curves.probabilities[:, 1] > 0.9]
+    assert band.x0 == pytest.approx(confident.min()) and band.x1 == pytest.approx(confident.max())
+    assert 5.0 < band.x1 < 6.5  # p(wrong) = e^8 / (e^8 + e^z + 1) falls below 0.9 near z ≈ 5.8
+    none_confident = gp.softmax_figure(g.softmax_gradient_curves(g.softmax_logit_grid(51), 10, 0.0), 10, 0.0)
+    assert not [s for s in none_confident.layout.shapes if s.type == "rect"]
