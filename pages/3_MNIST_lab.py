@@ -168,7 +168,7 @@ if runs:
     ids = sorted(runs, reverse=True)
     if state.get("mnist_show") not in runs:
         state["mnist_show"] = ids[0]
-    shown_id = st.selectbox("Run shown", ids, key="mnist_show", format_func=lambda i: f"{runs[i].label} · {runs[i].status}")
+    shown_id = st.selectbox("Run shown", ids, key="mnist_show", format_func=lambda i: runs[i].label)
 else:
     shown_id = None
     st.info("No run yet: press **Train**. A run of all 60,000 images takes about a second per epoch on a "

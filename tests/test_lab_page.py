@@ -1,0 +1,175 @@
+"""The MNIST lab page under AppTest (configure, fix, train, compare, download) and in chromium (live, Stop)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import numpy as np
+import pytest
+
+from conftest import app_test, error_texts, screenshot, wait_for_app
+from lossviz import lab
+
+PAGE = "pages/3_MNIST_lab.py"
+
+
+def figures(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def arr(value) -> np.ndarray:
+    """A trace's x/y/z from plotly JSON: a list, or plotly 6's base64 typed array."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            flat = flat.reshape([int(n) for n in str(value["shape"]).split(",")])
+        return flat.astype(np.float64)  # plotly narrows integers (int8 counts would overflow a sum)
+    return np.asarray(value)
+
+
+def figure_titled(at, words: str) -> dict:
+    matches = [f for f in figures(at) if words in f["layout"].get("title", {}).get("text", "")]
+    assert matches, (words, [f["layout"].get("title", {}).get("text") for f in figures(at)])
+    return matches[0]
+
+
+def button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def texts(at) -> str:
+    return " ".join(e.value for kind in ("markdown", "info", "success", "warning", "caption")
+                    for e in at.get(kind) if isinstance(getattr(e, "value", None), str))
+
+
+def test_default_page_diagnoses_the_seed_and_the_fix_buttons_change_the_widgets():
+    at = app_test(PAGE)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "MNIST lab"
+    assert "2 problems found" in texts(at)
+    assert {b.key for b in at.button if b.key} == {"fix-softmax-bce", "fix-targets-outside-unit"}
+    assert 'activation="softmax"' in at.code[-1].value  # the Keras code shows the configuration
+
+    at.button(key="fix-softmax-bce").click().run()
+    assert at.selectbox(key="mnist:out").value == "sigmoid"
+    assert at.query_params["out"] == "sigmoid"
+    assert {b.key for b in at.button if b.key} == {"fix-targets-outside-unit"}
+    at.button(key="fix-targets-outside-unit").click().run()
+    assert not at.exception
+    # Both fixes together are the fixed preset: the preset box follows, and the link is short again.
+    assert at.selectbox(key="mnist:p").value == "autoencoder-sigmoid-bce"
+    assert at.query_params["p"] == "autoencoder-sigmoid-bce" and "out" not in at.query_params
+    assert "0 problems found" in texts(at)
+    assert 'activation="sigmoid"' in at.code[-1].value
+
+
+def test_a_link_opens_the_same_setup_and_a_bad_link_gives_notices():
+    at = app_test(PAGE, {"p": "classifier-mse", "lr": "0.5", "hidden": "x1", "ep": "9999"})
+    assert not at.exception
+    assert at.selectbox(key="mnist:p").value == "classifier-mse"
+    assert at.number_input(key="mnist:lr").value == 0.5
+    assert at.text_input(key="mnist:hidden").value == ""  # the bad widths were ignored
+    assert at.number_input(key="mnist:ep").value == lab.settings.limits().max_epochs
+    notices = " ".join(w.value for w in at.warning)
+    assert "hidden=x1" in notices and "ep=9999" in notices
+    assert "Squared error on a softmax output" in texts(at)
+
+
+def test_train_a_tiny_classifier_then_compare_mse_with_ce():
+    at = app_test(PAGE, {"p": "classifier-cce", "n": "1000", "ep": "2"})
+    button(at, "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Finished" in " ".join(s.value for s in at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "finished"
+    assert 0.5 < float(metrics["Test accuracy"].rstrip("%")) / 100 <= 1.0
+    steps = figure_titled(at, "per step")
+    assert arr(steps["data"][0]["x"])[-1] == 2 * 32  # 1000 images in batches of 32, two epochs
+    assert len(arr(figure_titled(at, "per epoch")["data"][0]["x"])) == 2
+    assert len(arr(figure_titled(at, "accuracy")["data"][0]["y"])) == 2
+    confusion = figure_titled(at, "Confusion")
+    assert arr(confusion["data"][0]["z"]).sum() == 1000
+    figure_titled(at, "Misclassified")
+    assert len(at.get("download_button")) == 4  # epoch CSV, step CSV, JSON, script
+
+    button(at, "MSE vs CE").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.run()  # the pair trains one run per script run; wait until the second is done too
+    runs = at.session_state["mnist_runs"]
+    assert len(runs) == 3 and all(r.status == "finished" for r in runs.values())
+    assert at.multiselect(key="mnist_compare").value == [2, 3]
+    overlay = figure_titled(at, "smoothed training loss per step")
+    assert [t["name"] for t in overlay["data"]] == [runs[2].label, runs[3].label]
+    assert runs[2].config.loss == "mean_squared_error" and runs[3].config.loss == "categorical_crossentropy"
+    assert runs[2].config.seed == runs[3].config.seed
+    at.selectbox(key="mnist:cmp").set_value("test accuracy per epoch").run()
+    accuracy = figure_titled(at, "test accuracy per epoch")
+    assert len(accuracy["data"]) == 2
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [runs[2].label, runs[3].label]
+
+
+def test_tiny_softmax_autoencoder_shows_keras_number_then_the_fix_shows_the_floor():
+    at = app_test(PAGE, {"hidden": "16", "n": "1000", "ep": "1"})
+    button(at, "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    keras = " ".join(i.value for i in at.info)
+    assert "Honest BCE of the softmax outputs" in keras and "What Keras 3 would report" in keras
+    figure_titled(at, "reconstructions")
+    epoch_traces = [t["name"] for t in figure_titled(at, "per epoch")["data"]]
+    assert "what Keras 3 reports" in epoch_traces
+
+    at.button(key="fix-softmax-bce").click().run()
+    at.button(key="fix-targets-outside-unit").click().run()
+    button(at, "Train").click().run()
+    assert not at.exception
+    steps = figure_titled(at, "per step")
+    floor = [t for t in steps["data"] if t["name"].startswith("BCE floor")]
+    assert floor and 0.05 < arr(floor[0]["y"])[0] < 0.065
+    assert "Excess over the BCE floor" in [m.label for m in at.metric]
+    # Both runs are kept; the run picker can show the first again.
+    at.selectbox(key="mnist_show").set_value(1).run()
+    assert "Honest BCE of the softmax outputs" in " ".join(i.value for i in at.info)
+
+
+@pytest.mark.browser
+def test_browser_live_chart_grows_and_stop_ends_the_run(server_url, page):
+    page.goto(f"{server_url}/mnist?p=autoencoder-sigmoid-bce&ep=20")
+    wait_for_app(page)
+    assert not error_texts(page)
+    screenshot(page, "mnist-lab-ready")
+    page.get_by_role("button", name="Train").click()
+
+    def step_trace():
+        return page.evaluate("""() => {
+            for (const el of document.querySelectorAll('.js-plotly-plot')) {
+                const t = (el.layout && el.layout.title && el.layout.title.text) || '';
+                if (t.includes('per step') && el.data && el.data[0]) {
+                    return [el.data[0].x.length, el.data[0].x[el.data[0].x.length - 1]];
+                }
+            }
+            return null;
+        }""")
+
+    deadline = time.time() + 90
+    first = None
+    while time.time() < deadline and first is None:
+        first = step_trace()
+        time.sleep(0.2)
+    assert first is not None, "no live loss chart appeared"
+    screenshot(page, "mnist-lab-live-1")
+    time.sleep(1.5)
+    second = step_trace()
+    screenshot(page, "mnist-lab-live-2")
+    assert second[0] > first[0] and second[1] > first[1], (first, second)
+
+    page.get_by_role("button", name="Stop").click()
+    wait_for_app(page)
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Stopped." in body, body[:2000]
+    assert not error_texts(page)
+    stopped_at = step_trace()
+    assert stopped_at is not None and stopped_at[1] >= second[1]
+    screenshot(page, "mnist-lab-stopped")
