@@ -345,7 +345,18 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
     report["peak_memory"] = {"process_rss_mb": round(_peak_rss_mb(), 1)}
     if stats and "peak_bytes_in_use" in stats:
         report["peak_memory"]["device_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
-    for module_name in BENCH_HOOKS:
+    report.update(bench_hooks(BENCH_HOOKS, log))
+    return report
+
+
+def bench_hooks(module_names=BENCH_HOOKS, log=lambda msg: None) -> dict:
+    """``{module name: module.bench()}`` for each importable module that has a ``bench()``.
+
+    A hook that raises is reported as ``{"error": ...}`` rather than hiding
+    the engine's own numbers.
+    """
+    found = {}
+    for module_name in module_names:
         try:
             module = importlib.import_module(module_name)
         except ImportError:
@@ -353,10 +364,10 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
         if callable(getattr(module, "bench", None)):
             log(f"{module_name}.bench()")
             try:
-                report[module_name] = module.bench()
-            except Exception as err:  # a broken hook must not hide the engine's numbers
-                report[module_name] = {"error": f"{type(err).__name__}: {err}"}
-    return report
+                found[module_name] = module.bench()
+            except Exception as err:
+                found[module_name] = {"error": f"{type(err).__name__}: {err}"}
+    return found
 
 
 def cmd_bench(args) -> int:
