@@ -31,6 +31,7 @@ class UrlState:
     """
 
     def __init__(self, page: str):
+        _run_under_app_navigation()
         self.page = page
         self._query = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
         self._known: set[str] = set()
@@ -178,6 +179,22 @@ class UrlState:
             return raw
 
         return self._bind(key, value, parse, str, lambda k: st.text_input(label, key=k, **kwargs))
+
+
+def _run_under_app_navigation() -> None:
+    """Rerun a page that Streamlit started without ``app.py``'s navigation.
+
+    With a top-level ``pages/`` folder, the first script run of a server
+    process uses Streamlit's legacy folder mode: a page opened by direct link
+    runs on its own and the sidebar lists file names.  Leaving that mode and
+    rerunning sends the same page through ``app.py``'s ``st.navigation`` (page
+    file names match their link paths, so the rerun finds it).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -117,17 +117,21 @@ def page(browser):
     context.close()
 
 
-def wait_for_app(page, timeout_ms: int = 90_000) -> None:
-    """Wait until the script run is over: the app is rendered and the status widget idle."""
+def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 2.0) -> None:
+    """Wait until the script run is over: content is rendered and the status widget idle.
+
+    The status widget appears only some time after a run starts, so "idle"
+    must hold for ``quiet_seconds`` with something rendered in the main area.
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', timeout=timeout_ms)
     deadline = time.time() + timeout_ms / 1000
     quiet_since = None
     while time.time() < deadline:
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0
         if not running:
             quiet_since = quiet_since or time.time()
-            if time.time() - quiet_since > 1.0:
+            if time.time() - quiet_since > quiet_seconds:
                 return
         else:
             quiet_since = None
@@ -136,8 +140,8 @@ def wait_for_app(page, timeout_ms: int = 90_000) -> None:
 
 
 def error_texts(page) -> list[str]:
-    """Text of every exception or error box on the page."""
-    boxes = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+    """Text of every exception or error box on the page, and of any dialog (e.g. "Page not found")."""
+    boxes = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"], [role="dialog"]')
     return [boxes.nth(i).inner_text() for i in range(boxes.count())]
 
 
