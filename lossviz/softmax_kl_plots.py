@@ -16,9 +16,9 @@ REGION_COLOURS = ("#c6dbef", "#fdd0a2", "#c7e9c0")
 FORWARD_COLOUR, REVERSE_COLOUR, MIXTURE_COLOUR = "#d62728", "#1f77b4", "#555555"
 
 
-def _layout(fig: go.Figure, title: str, height: int = 340, **kwargs) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int = 340, top: int = 50, **kwargs) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=title, height=height,
-                      margin=dict(l=10, r=10, t=50, b=10), **kwargs)
+                      margin=dict(l=10, r=10, t=top, b=10), **kwargs)
     return fig
 
 
@@ -71,7 +71,7 @@ def kl_contribution_bars(p: np.ndarray, q: np.ndarray, forward_terms: np.ndarray
     fig.add_trace(go.Bar(x=outcomes, y=reverse_terms, name="q log(q/p)  [KL(Q‖P)]",
                          marker_color="#17becf", text=[f"{v:+.3f}" for v in reverse_terms]), 1, 2)
     fig.update_xaxes(title_text="outcome")
-    return _layout(fig, "KL is not symmetric", height=360, barmode="group")
+    return _layout(fig, "KL is not symmetric", height=380, top=80, barmode="group")
 
 
 def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, forward: np.ndarray, reverse: np.ndarray,
@@ -96,8 +96,8 @@ def kl_objective_figure(objectives: np.ndarray) -> go.Figure:
         go.Scatter(x=steps, y=objectives[:, 0], name="forward KL(p‖q)", line=dict(color=FORWARD_COLOUR)),
         go.Scatter(x=steps, y=objectives[:, 1], name="reverse KL(q‖p)", line=dict(color=REVERSE_COLOUR)),
     ])
-    return _layout(fig, "Objective per Adam step", height=380, xaxis_title="step", yaxis_title="nats",
-                   legend=dict(orientation="h", y=-0.2))
+    return _layout(fig, "Objective per Adam step", height=380, xaxis_title="step",
+                   yaxis=dict(title="nats (log scale)", type="log"), legend=dict(orientation="h", y=-0.2))
 
 
 def _dash(loss_name: str) -> str:
@@ -122,7 +122,7 @@ def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_r
     fig.update_xaxes(title_text="epoch", range=[1, max(total_epochs, 2)])
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    return _layout(fig, "Every combination, trained together", height=400)
+    return _layout(fig, "Every combination, trained together", height=420, top=80)
 
 
 def decision_regions(gx: np.ndarray, gy: np.ndarray, probabilities: np.ndarray, x: np.ndarray,
@@ -159,4 +159,4 @@ def decision_regions(gx: np.ndarray, gy: np.ndarray, probabilities: np.ndarray, 
             ), row, col)
     fig.update_xaxes(showticklabels=False, range=[gx[0], gx[-1]])
     fig.update_yaxes(showticklabels=False, range=[gy[0], gy[-1]])
-    return _layout(fig, "Decision regions (data on top)", height=300 * rows + 60)
+    return _layout(fig, "Decision regions (data on top)", height=300 * rows + 90, top=80)

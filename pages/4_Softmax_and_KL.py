@@ -146,7 +146,7 @@ st.markdown(
     "combination starts from the same weights, sees the same batches, and all train together in "
     "**one jit-compiled, vmapped program**."
 )
-t1, t2, t3, t4 = st.columns([2, 3, 2, 1])
+t1, t2, t3, t4 = st.columns([3, 3, 2, 1])
 with t1:
     loss_names = url.multiselect("Losses", "loss", sk.CLASSIFIER_LOSSES, sk.CLASSIFIER_LOSSES,
                                  format_func=sk.LOSS_LABELS.get)
@@ -176,7 +176,7 @@ def draw(result, chart_key: str) -> None:
         width="stretch", key=f"curves-{chart_key}")
     regions_slot.plotly_chart(
         skp.decision_regions(*result["grid"], result["x"], result["labels"],
-                             [m.label for m in result["members"]]),
+                             [m.label for m in result["members"]], columns=result.get("columns", 3)),
         width="stretch", key=f"regions-{chart_key}")
 
 
@@ -188,7 +188,7 @@ if train and members:
             "members": members, "epochs": epochs, "losses": frame.losses, "accuracies": frame.accuracies,
             "grid": sk.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,
             "labels": class_labels, "diverged": sk.diverged(frame),
-            "identical": sk.identical_ce_kl(members, frame),
+            "identical": sk.identical_ce_kl(members, frame), "columns": len(learning_rates),
         }
         bar.progress(frame.epoch / epochs, text=f"epoch {frame.epoch} / {epochs}")
         draw(result, f"live-{frame.epoch}")

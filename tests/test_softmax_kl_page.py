@@ -171,21 +171,33 @@ def test_tampered_link_gives_notices_not_tracebacks(monkeypatch):
     assert at.multiselect(key=K + "lr").value == [0.01]
 
 
+def full_height(page) -> None:
+    """Streamlit scrolls inside its main block: grow the viewport so a screenshot shows the whole page."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 9000)})
+    page.wait_for_timeout(500)
+
+
 @pytest.mark.browser
 def test_browser_page_and_permalink(server_url, page):
     page.goto(f"{server_url}/softmax-kl")
+    page.wait_for_selector("text=to train every combination", timeout=120_000)
     wait_for_app(page)
     assert not error_texts(page), error_texts(page)
     assert page.locator("h1").first.inner_text().strip() == "Softmax & KL"
+    full_height(page)
     screenshot(page, "softmax-kl-default")
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
     page.goto(f"{server_url}/softmax-kl?k=5&z3=4&t=soft&p=1,1,2,2,4&sep=9&w=0.3&m0=-1.5"
               f"&lr=0.01,0.1&ep=20&seed=2")
     wait_for_app(page)
     assert not error_texts(page), error_texts(page)
+    page.wait_for_selector("text=to train every combination", timeout=120_000)
     page.get_by_role("button", name="Train").click()
     page.wait_for_selector("text=coincide", timeout=120_000)
     wait_for_app(page)
     assert not error_texts(page), error_texts(page)
     assert "k=5" in page.url and "ep=20" in page.url
+    full_height(page)
     screenshot(page, "softmax-kl-permalink-trained")
