@@ -56,9 +56,9 @@ Compilation.  The chunk function is jitted at module level with the model
 structure, loss, optimizer name, batch size and chunk length as static
 arguments; the learning rate, seed and data are traced, so runs that differ
 only in those reuse the compiled code.  An epoch of ``S`` steps is cut into
-``ceil(S / K)`` chunks of equal length; steps past the epoch's end in the
-last chunk are skipped with ``lax.cond``, so one compiled length serves
-every chunk.
+chunks of equal length ``K``, a divisor of ``S`` where one is near the
+wanted length; otherwise steps past the epoch's end in the last chunk are
+skipped with ``lax.cond``, so one compiled length serves every chunk.
 """
 
 from __future__ import annotations
@@ -357,10 +357,13 @@ def _epoch_order(key, epoch, n: int, padded: int):
     return order, weights
 
 
-@partial(jax.jit, static_argnames=("spec", "steps"))
+@partial(jax.jit, static_argnames=("spec", "steps", "ragged"))
 def _train_chunk(params, opt_state, learning_rate, x, y, order, weights, first_step, valid_steps,
-                 *, spec: Spec, steps: int):
+                 *, spec: Spec, steps: int, ragged: bool = True):
     """``steps`` optimizer steps from ``first_step`` of the epoch's ``order``; steps ≥ ``valid_steps`` are skipped.
+
+    With ``ragged=False`` every chunk is full and the skipping ``cond`` is
+    left out of the compiled loop.
 
     Returns the new params and optimizer state, the per-step batch losses
     and the per-step Keras-reported losses (equal to the losses unless the
@@ -386,6 +389,8 @@ def _train_chunk(params, opt_state, learning_rate, x, y, order, weights, first_s
         return carry, jnp.full((2,), jnp.nan, jnp.float32)
 
     def body(carry, i):
+        if not ragged:
+            return train_step(carry, i)
         return jax.lax.cond(i < valid_steps, train_step, skip_step, carry, i)
 
     (params, opt_state), out = jax.lax.scan(body, (params, opt_state), jnp.arange(steps))
@@ -458,14 +463,19 @@ def chunk_length(config: TrainConfig, dataset: Dataset, chunk_steps: int | None 
                  target_seconds_per_chunk: float = 0.25) -> tuple[int, int]:
     """``(K, C)``: the compiled chunk length and the number of chunks per epoch.
 
-    ``K`` aims at ``target_seconds_per_chunk`` (or is ``chunk_steps``), is at
-    most one epoch, and is then evened out to ``ceil(S / C)`` so the epoch's
-    ``S`` steps fill ``C`` chunks with fewer than ``C`` skipped steps.
+    ``K`` aims at ``target_seconds_per_chunk`` (or is ``chunk_steps``) and is
+    at most one epoch.  It becomes the largest divisor of the epoch's ``S``
+    steps above ``K/2`` and up to ``K`` if there is one; otherwise it is evened
+    out to ``ceil(S / C)`` so the ``C`` chunks skip fewer than ``C`` steps.
     """
     s = steps_per_epoch(config, dataset)
     if chunk_steps is None:
         chunk_steps = max(1, int(target_seconds_per_chunk / estimated_step_seconds(config, dataset)))
     k = max(1, min(int(chunk_steps), s))
+    # A divisor of S above K/2 leaves no step to skip, so the compiled scan needs no cond at all.
+    for divisor in range(k, k // 2, -1):
+        if s % divisor == 0:
+            return divisor, s // divisor
     c = math.ceil(s / k)
     return math.ceil(s / c), c
 
@@ -638,6 +648,7 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
     spec = spec_of(config)
     s = steps_per_epoch(config, dataset)
     k, c = chunk_length(config, dataset, chunk_steps, target_seconds_per_chunk)
+    ragged = k * c != s
     started = time.perf_counter()
     params, opt_state = init_state(config, dataset)
     shuffle_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
@@ -722,7 +733,7 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
             before = params
             params, opt_state, chunk_losses, chunk_keras = _train_chunk(
                 params, opt_state, learning_rate, x, y, order, weights, first, min(k, s - first),
-                spec=spec, steps=k)
+                spec=spec, steps=k, ragged=ragged)
             item = _Pending(epoch, chunk, first, min(k, s - first), chunk_losses, chunk_keras, before, params)
             if chunk == c - 1:
                 item.evaluation = _evaluate(params, x_test, y_test, labels_test, recon_index, spec=spec)
@@ -764,7 +775,7 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
     """
     spec = spec_of(config)
     s = steps_per_epoch(config, dataset)
-    k, _ = chunk_length(config, dataset, chunk_steps, target_seconds_per_chunk)
+    k, c = chunk_length(config, dataset, chunk_steps, target_seconds_per_chunk)
     params, opt_state = init_state(config, dataset)
     key = jax.random.PRNGKey(config.seed)
     padded = s * config.batch_size
@@ -776,7 +787,8 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
     started = time.perf_counter()
     _epoch_order.lower(key, 0, n=dataset.n_train, padded=padded).compile()
     _train_chunk.lower(params, opt_state, jnp.float32(config.learning_rate), dataset.x_train,
-                       dataset.y_train, order, weights, 0, k, spec=spec, steps=k).compile()
+                       dataset.y_train, order, weights, 0, k, spec=spec, steps=k,
+                       ragged=k * c != s).compile()
     _evaluate.lower(params, dataset.x_test, dataset.y_test, labels, recon, spec=spec).compile()
     return time.perf_counter() - started
 

@@ -299,3 +299,17 @@ def test_prepare_builds_the_targets_of_each_task(mnist):
     cls = training.prepare(PRESETS["classifier-cce"], mnist, limit_train=50, limit_test=30)
     assert cls.y_train.shape == (50, 10) and np.array_equal(np.argmax(cls.y_train, 1), cls.labels_train)
     assert cls.x_test.shape == (30, 784)
+
+
+def test_chunk_length_prefers_a_divisor_of_the_epoch_and_skips_few_steps_otherwise():
+    def length(n_train, batch, chunk_steps):
+        dataset = synthetic_autoencoder(n_train=n_train)
+        return training.chunk_length(SYNTH.replace(batch_size=batch), dataset, chunk_steps)
+
+    assert length(600, 1, 160) == (150, 4)  # 150 divides 600: no skipped steps
+    assert length(600, 1, 1000) == (600, 1)  # never more than an epoch
+    k, c = length(97, 1, 10)  # 97 steps is prime: 10 chunks of 10, 3 steps skipped
+    assert (k, c) == (10, 10) and 0 <= k * c - 97 < c
+    estimated = training.chunk_length(PRESETS["autoencoder-sigmoid-bce"],
+                                      synthetic_autoencoder(n_train=60000, width=784))
+    assert 600 % estimated[0] == 0 and estimated[0] * estimated[1] == 600
