@@ -346,15 +346,22 @@ def _batch_loss(params, xb, yb, wb, spec: Spec):
     return loss, keras
 
 
-@partial(jax.jit, static_argnames=("n", "padded"))
-def _epoch_order(key, epoch, n: int, padded: int):
-    """A seeded permutation of ``n`` examples padded to ``padded`` slots, and slot weights."""
-    TRACE_COUNTS["epoch_order"] += 1
-    perm = jax.random.permutation(jax.random.fold_in(key, epoch), n).astype(jnp.int32)
-    pad = padded - n
-    order = jnp.concatenate([perm, jnp.zeros((pad,), jnp.int32)])
-    weights = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((pad,), jnp.float32)])
-    return order, weights
+def epoch_order(seed: int, epoch: int, n: int, padded: int) -> np.ndarray:
+    """The seeded shuffle of epoch ``epoch``: a permutation of ``n`` indices, then zeros up to ``padded``.
+
+    Drawn on the host with numpy (``default_rng((seed, epoch))``): cheap,
+    the same on every device, and nothing to compile.
+    """
+    order = np.zeros(padded, np.int32)
+    order[:n] = np.random.default_rng((seed, epoch)).permutation(n)
+    return order
+
+
+def slot_weights(n: int, padded: int) -> np.ndarray:
+    """1 for the ``n`` real examples of an epoch, 0 for the padding after them."""
+    weights = np.zeros(padded, np.float32)
+    weights[:n] = 1.0
+    return weights
 
 
 @partial(jax.jit, static_argnames=("spec", "steps", "ragged"))
@@ -423,11 +430,17 @@ def _argmax(params, x, hidden_activation: str):
     return jnp.argmax(models.apply(params, x, hidden_activation), axis=-1)
 
 
+@partial(jax.jit, static_argnames=("layer_widths", "bias_init", "optimizer_name"))
+def _init_state(seed, *, layer_widths: tuple[int, ...], bias_init: float, optimizer_name: str):
+    # One compiled call instead of dozens of eagerly dispatched ops: the first chunk comes sooner.
+    params = models.init(jax.random.fold_in(jax.random.PRNGKey(seed), 0), layer_widths, bias_init)
+    return params, optimizer(optimizer_name, 0.0).init(params)  # the state does not depend on the rate
+
+
 def init_state(config: TrainConfig, dataset: Dataset | None = None):
-    """Keras-default initial parameters and the optimizer state for ``config.seed``."""
-    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
-    params = models.init(key, widths(config, dataset), config.bias_init)
-    return params, optimizer(config.optimizer, config.learning_rate).init(params)
+    """Keras-default initial parameters (``models.init``) and the optimizer state for ``config.seed``."""
+    return _init_state(jnp.uint32(config.seed), layer_widths=tuple(widths(config, dataset)),
+                       bias_init=float(config.bias_init), optimizer_name=config.optimizer)
 
 
 # --------------------------------------------------------------------------
@@ -651,7 +664,8 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
     ragged = k * c != s
     started = time.perf_counter()
     params, opt_state = init_state(config, dataset)
-    shuffle_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+    padded = s * config.batch_size
+    weights = jnp.asarray(slot_weights(dataset.n_train, padded))
     learning_rate = jnp.float32(config.learning_rate)
     x, y = dataset.x_train, dataset.y_train
     x_test, y_test = dataset.x_test, dataset.y_test
@@ -727,7 +741,7 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
     ended: str | None = None
     stop_requested = False
     for epoch in range(config.epochs):
-        order, weights = _epoch_order(shuffle_key, epoch, dataset.n_train, s * config.batch_size)
+        order = jax.device_put(epoch_order(config.seed, epoch, dataset.n_train, padded))
         for chunk in range(c):
             first = chunk * k
             before = params
@@ -777,7 +791,6 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
     s = steps_per_epoch(config, dataset)
     k, c = chunk_length(config, dataset, chunk_steps, target_seconds_per_chunk)
     params, opt_state = init_state(config, dataset)
-    key = jax.random.PRNGKey(config.seed)
     padded = s * config.batch_size
     order = jax.ShapeDtypeStruct((padded,), jnp.int32)
     weights = jax.ShapeDtypeStruct((padded,), jnp.float32)
@@ -785,7 +798,6 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
     recon = jax.ShapeDtypeStruct((8 if dataset.reconstruction_index is None
                                   else len(dataset.reconstruction_index),), jnp.int32)
     started = time.perf_counter()
-    _epoch_order.lower(key, 0, n=dataset.n_train, padded=padded).compile()
     _train_chunk.lower(params, opt_state, jnp.float32(config.learning_rate), dataset.x_train,
                        dataset.y_train, order, weights, 0, k, spec=spec, steps=k,
                        ragged=k * c != s).compile()
