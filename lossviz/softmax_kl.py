@@ -121,6 +121,24 @@ def kl_contributions(p: Sequence[float], q: Sequence[float]) -> np.ndarray:
     return np.asarray(jax.scipy.special.xlogy(p, p) - jax.scipy.special.xlogy(p, q))
 
 
+class KLBothWays(NamedTuple):
+    forward_terms: np.ndarray  # p_k log(p_k/q_k)
+    reverse_terms: np.ndarray  # q_k log(q_k/p_k)
+    forward: float             # KL(P‖Q)
+    reverse: float             # KL(Q‖P)
+
+    @property
+    def difference(self) -> float:
+        """KL(Q‖P) − KL(P‖Q): zero for every pair only if KL were symmetric."""
+        return self.reverse - self.forward
+
+
+def kl_both_ways(p: Sequence[float], q: Sequence[float]) -> KLBothWays:
+    r"""Both directions' terms and totals: :math:`\mathrm{KL}(P\|Q)` and :math:`\mathrm{KL}(Q\|P)`."""
+    forward_terms, reverse_terms = kl_contributions(p, q), kl_contributions(q, p)
+    return KLBothWays(forward_terms, reverse_terms, float(forward_terms.sum()), float(reverse_terms.sum()))
+
+
 # --------------------------------------------------------------------------
 # Forward vs reverse KL: a single Gaussian fitted to a two-peaked mixture
 # --------------------------------------------------------------------------
@@ -156,6 +174,21 @@ def mixture_moments(separation: float, weight: float) -> tuple[float, float]:
     """
     half = separation / 2
     return (1 - 2 * weight) * half, 1 + 4 * weight * (1 - weight) * half**2
+
+
+def mixture_formula(separation: float, weight: float) -> str:
+    """The mixture written out, e.g. ``0.4·N(−3.5, 1) + 0.6·N(3.5, 1)``."""
+    return f"{weight:g}·N(−{separation / 2:g}, 1) + {1 - weight:g}·N({separation / 2:g}, 1)"
+
+
+def fit_summary(frame: "FitFrame", separation: float, weight: float) -> dict[str, str]:
+    """Mean and standard deviation of each fit next to the mixture's own (the forward-KL optimum)."""
+    mean, variance = mixture_moments(separation, weight)
+    return {
+        "forward fit: mean, std": f"{frame.means[FORWARD]:.2f}, {frame.stds[FORWARD]:.2f}",
+        "mixture's own mean, std": f"{mean:.2f}, {np.sqrt(variance):.2f}",
+        "reverse fit: mean, std": f"{frame.means[REVERSE]:.2f}, {frame.stds[REVERSE]:.2f}",
+    }
 
 
 def kl_objectives(params: jax.Array, separation, weight) -> jax.Array:
@@ -399,6 +432,11 @@ def train_combos(members: Sequence[Combo], epochs: int, seed: int, chunk_epochs:
         acc_parts.append(np.asarray(acc))
         done += n
         yield TrainingFrame(done, np.concatenate(loss_parts, 1), np.concatenate(acc_parts, 1), state)
+
+
+def live_chunk_epochs(epochs: int, frames: int = 20) -> int:
+    """Epochs per chunk so a live run redraws about ``frames`` times (at least 5 epochs a chunk)."""
+    return max(5, epochs // frames)
 
 
 def run_to_end(members: Sequence[Combo], epochs: int, seed: int, **kwargs) -> TrainingFrame:

@@ -84,14 +84,13 @@ try:
 except ValueError as err:
     st.warning(f"P and Q: {err}. Write positive numbers separated by commas, as many for Q as for P.")
 else:
-    forward_terms = sk.kl_contributions(p_dist, q_dist)
-    reverse_terms = sk.kl_contributions(q_dist, p_dist)
+    both = sk.kl_both_ways(p_dist, q_dist)
     a1, a2 = st.columns(2)
-    a1.metric("KL(P‖Q)", f"{forward_terms.sum():.4f} nats")
-    a2.metric("KL(Q‖P)", f"{reverse_terms.sum():.4f} nats",
-              delta=f"{reverse_terms.sum() - forward_terms.sum():+.4f} vs KL(P‖Q)", delta_color="off")
-    st.plotly_chart(skp.kl_contribution_bars(p_dist, q_dist, forward_terms, reverse_terms), width="stretch",
-                    key="kl-terms")
+    a1.metric("KL(P‖Q)", f"{both.forward:.4f} nats")
+    a2.metric("KL(Q‖P)", f"{both.reverse:.4f} nats", delta=f"{both.difference:+.4f} vs KL(P‖Q)",
+              delta_color="off")
+    st.plotly_chart(skp.kl_contribution_bars(p_dist, q_dist, both.forward_terms, both.reverse_terms),
+                    width="stretch", key="kl-terms")
     st.caption("KL(P‖Q) weighs log(p/q) by P: outcomes that P finds likely and Q does not cost the most. "
                "Swap the roles and different outcomes dominate. A single term may be negative; the sum never is.")
 
@@ -106,7 +105,7 @@ with f3:
     start_mean = url.slider("Start mean of q", "m0", -3.0, 3.0, 1.5, step=0.25)
 with f4:
     fit_steps = url.slider("Adam steps", "fs", 100, 2000, 600, step=100)
-st.caption(f"p = {weight:g}·N(−{separation / 2:g}, 1) + {1 - weight:g}·N({separation / 2:g}, 1). Both fits "
+st.caption(f"p = {sk.mixture_formula(separation, weight)}. Both fits "
            f"start at N({start_mean:g}, 1) and use Adam (learning rate {sk.FIT_LEARNING_RATE:g}); the integrals "
            "are sums over a fine grid.")
 fit_left, fit_right = st.columns([3, 2])
@@ -127,11 +126,8 @@ for frame in sk.fit_kl_directions(separation, weight, start_mean, fit_steps):
         objective_chart.plotly_chart(skp.kl_objective_figure(frame.objectives), width="stretch",
                                      key=f"kl-objective-{frame.step}")
 st.session_state[f"{PAGE}:last-fit"] = fit_config
-mix_mean, mix_var = sk.mixture_moments(separation, weight)
-g1, g2, g3 = st.columns(3)
-g1.metric("forward fit: mean, std", f"{frame.means[0]:.2f}, {frame.stds[0]:.2f}")
-g2.metric("mixture's own mean, std", f"{mix_mean:.2f}, {mix_var ** 0.5:.2f}")
-g3.metric("reverse fit: mean, std", f"{frame.means[1]:.2f}, {frame.stds[1]:.2f}")
+for column, (label, value) in zip(st.columns(3), sk.fit_summary(frame, separation, weight).items()):
+    column.metric(label, value)
 st.caption("**Forward KL(p‖q)** (what cross-entropy training minimises) punishes q for missing any mass of "
            "p, so q spreads over both peaks: it matches p's mean and variance (mass-covering). "
            "**Reverse KL(q‖p)** (common in variational inference) punishes q for putting mass where p has "
@@ -181,9 +177,8 @@ def draw(result, chart_key: str) -> None:
 
 
 if train and members:
-    chunk = max(5, epochs // 20)
     bar = progress_slot.progress(0.0, text="compiling…")
-    for frame in sk.train_combos(members, epochs, seed, chunk_epochs=chunk):
+    for frame in sk.train_combos(members, epochs, seed, chunk_epochs=sk.live_chunk_epochs(epochs)):
         result = {
             "members": members, "epochs": epochs, "losses": frame.losses, "accuracies": frame.accuracies,
             "grid": sk.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,

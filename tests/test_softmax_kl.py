@@ -308,3 +308,17 @@ def test_figures_carry_the_numbers():
     curves = skp.training_curves(["a", "b"], list(sk.CLASSIFIER_LOSSES), [0.01, 0.01],
                                  np.ones((2, 3)), np.zeros((2, 3)), 10)
     assert [t.line.dash for t in curves.data[::2]] == ["solid", "dash"]
+
+
+def test_page_helpers_kl_both_ways_fit_summary_and_chunks():
+    p, q = sk.parse_distribution("0.7,0.25,0.05"), sk.parse_distribution("0.3,0.3,0.4")
+    both = sk.kl_both_ways(p, q)
+    assert both.forward == pytest.approx(float(losses.kl(p, q)), rel=1e-5)
+    assert both.reverse == pytest.approx(float(losses.kl(q, p)), rel=1e-5)
+    assert both.difference == pytest.approx(both.reverse - both.forward)
+    assert sk.mixture_formula(7.0, 0.4) == "0.4·N(−3.5, 1) + 0.6·N(3.5, 1)"
+    frame = sk.FitFrame(10, np.array([0.5, 3.0]), np.array([2.0, 1.0]), np.zeros((10, 2)))
+    summary = sk.fit_summary(frame, 6.0, 0.5)
+    assert summary == {"forward fit: mean, std": "0.50, 2.00", "mixture's own mean, std": "0.00, 3.16",
+                       "reverse fit: mean, std": "3.00, 1.00"}
+    assert [sk.live_chunk_epochs(e) for e in (1, 100, 200, 1000)] == [5, 5, 10, 50]
