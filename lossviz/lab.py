@@ -205,6 +205,18 @@ class RunRecord:
                         f" (epoch {len(self.steps) / self.steps_per_epoch:.2f} of {self.config.epochs});"
                         " the history so far is kept.")
 
+    def settle(self, timeout: float = 3.0, poll_seconds: float = 0.05) -> None:
+        """Wait for a run another thread is ending, then make sure it is marked ended.
+
+        Streamlit's fast reruns start the new script run while the old one is
+        still finishing its chunk; the old thread marks its run stopped when it
+        reaches its next Streamlit call.  Past ``timeout`` it is marked here.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.done and time.monotonic() < deadline:
+            time.sleep(poll_seconds)
+        self.interrupt()
+
     def final(self) -> dict:
         """The last epoch's metrics (``nan`` where there are none)."""
         last = self.epochs[-1] if self.epochs else {}

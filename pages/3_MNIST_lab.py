@@ -9,8 +9,8 @@ import streamlit as st
 from lossviz import config as cfg
 from lossviz import doctor, lab, lab_plots, losses, settings, site, training, ui
 
+# Live charts redraw at most this often (≥ 2× a second), so drawing stays a small share of training.
 REDRAW_SECONDS = 0.3
-"""Live charts redraw at most this often (≥ 2× a second), so drawing stays a small share of training."""
 
 st.title("MNIST lab")
 st.markdown(
@@ -114,6 +114,8 @@ fix_pair = b3.button("As written vs fixed", icon=":material/compare:", width="st
                      help="seed-autoencoder, then autoencoder-sigmoid-bce: same seed, epochs and images.")
 loss_pair = b4.button("MSE vs CE", icon=":material/compare:", width="stretch",
                       help="classifier-mse, then classifier-cce: same seed, epochs and images.")
+for earlier in runs.values():
+    earlier.settle()  # a run the previous script run was training ends as that run is interrupted
 if stop_clicked:
     state["mnist_pending"] = []
 if train_clicked:
