@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lossviz import settings, ui
+from lossviz import lab, settings, ui
 from lossviz import softmax_kl as sk
 from lossviz import softmax_kl_plots as skp
 
@@ -177,16 +177,24 @@ def draw(result, chart_key: str) -> None:
 
 
 if train and members:
-    bar = progress_slot.progress(0.0, text="compiling…")
-    for frame in sk.train_combos(members, epochs, seed, chunk_epochs=sk.live_chunk_epochs(epochs)):
-        result = {
-            "members": members, "epochs": epochs, "losses": frame.losses, "accuracies": frame.accuracies,
-            "grid": sk.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,
-            "labels": class_labels, "diverged": sk.diverged(frame),
-            "identical": sk.identical_ce_kl(members, frame), "columns": len(learning_rates),
-        }
-        bar.progress(frame.epoch / epochs, text=f"epoch {frame.epoch} / {epochs}")
-        draw(result, f"live-{frame.epoch}")
+    bar = progress_slot.progress(0.0, text="waiting for a training slot…")
+
+    def queued(ahead: int) -> None:
+        bar.progress(0.0, text=f"Queued: all {lab.SLOTS.capacity} training slots of this server are busy "
+                               f"({ahead} ahead of you).")
+
+    # One slot for all combinations: they are one program, and the server's limit counts programs.
+    with lab.SLOTS.slot(on_wait=queued):
+        bar.progress(0.0, text="compiling…")
+        for frame in sk.train_combos(members, epochs, seed, chunk_epochs=sk.live_chunk_epochs(epochs)):
+            result = {
+                "members": members, "epochs": epochs, "losses": frame.losses, "accuracies": frame.accuracies,
+                "grid": sk.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,
+                "labels": class_labels, "diverged": sk.diverged(frame),
+                "identical": sk.identical_ce_kl(members, frame), "columns": len(learning_rates),
+            }
+            bar.progress(frame.epoch / epochs, text=f"epoch {frame.epoch} / {epochs}")
+            draw(result, f"live-{frame.epoch}")
     progress_slot.empty()
     st.session_state[run_key] = {"config": run_config, **result}
 elif run_key in st.session_state:

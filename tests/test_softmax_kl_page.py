@@ -206,3 +206,33 @@ def test_browser_page_and_permalink(server_url, page):
     assert "k=5" in page.url and "ep=20" in page.url
     full_height(page)
     screenshot(page, "softmax-kl-permalink-trained")
+
+
+def test_training_waits_for_a_free_slot_and_releases_it(monkeypatch):
+    import threading
+
+    from lossviz import lab
+
+    monkeypatch.setenv("LOSSVIZ_MAX_CONCURRENT_TRAININGS", "1")
+    at = app_test(PAGE, {"ep": "5", "lr": "0.01"})
+    held, release = threading.Event(), threading.Event()
+
+    def other_visitor():
+        with lab.SLOTS.slot():
+            held.set()
+            release.wait(10)
+
+    threading.Thread(target=other_visitor, daemon=True).start()
+    assert held.wait(5)
+    seen_waiting = []
+
+    def release_later():
+        seen_waiting.append(lab.SLOTS.waiting)  # the page's run is in line, not training
+        release.set()
+
+    threading.Timer(2.0, release_later).start()
+    at.button(key=K + "train").click().run()
+    assert seen_waiting == [1]
+    assert not at.exception
+    assert len(chart(at, "Every combination")["data"]) == 4
+    assert lab.SLOTS.active == 0  # and released its slot afterwards
