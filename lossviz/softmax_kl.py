@@ -75,6 +75,11 @@ def parse_positive_distribution(text: str, k: int | None = None) -> np.ndarray:
     return p
 
 
+def uniform_distribution(k: int) -> np.ndarray:
+    """:math:`p_j = 1/k` for every class: the fallback while a typed target is invalid."""
+    return np.full(k, 1.0 / k)
+
+
 def one_hot_target(k: int, index: int) -> np.ndarray:
     """The one-hot distribution on class ``index`` (0-based) of ``k``: :math:`p_j = [j = i]`."""
     p = np.zeros(k)

@@ -32,20 +32,24 @@ for i in range(sk.MAX_CLASSES):
 
 target_kind = url.select("Target distribution P", "t", ["one-hot", "soft"], "one-hot", widget="radio",
                          horizontal=True)
+# Both target widgets always exist (one disabled) so that switching kinds keeps the link free of stale keys.
+class_column, weights_column = st.columns(2)
+with class_column:
+    target_class = url.slider("Target class (one-hot)", "c", 1, sk.MAX_CLASSES, 1, disabled=target_kind != "one-hot")
+with weights_column:
+    soft_text = url.text("Soft target weights (normalised for you)", "p", "0.6,0.3,0.1",
+                         check=lambda text: sk.parse_distribution(text, k), disabled=target_kind != "soft")
 if target_kind == "one-hot":
-    target_class = url.slider("Target class", "c", 1, sk.MAX_CLASSES, 1)
     if target_class > k:
         st.warning(f"There is no class {target_class} with K = {k}; the target is class {k}.")
         target_class = k
     target = sk.one_hot_target(k, target_class - 1)
 else:
-    soft_text = url.text("Target weights (normalised for you)", "p", "0.6,0.3,0.1",
-                         check=lambda text: sk.parse_distribution(text, k))
     try:
         target = sk.parse_distribution(soft_text, k)
     except ValueError as err:
         st.warning(f"Target weights: {err}. Using the uniform distribution meanwhile.")
-        target = sk.parse_distribution(",".join(["1"] * k))
+        target = sk.uniform_distribution(k)
 
 stats = sk.explore_softmax(logits, target)
 left, right = st.columns([3, 2])

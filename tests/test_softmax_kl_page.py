@@ -68,10 +68,22 @@ def test_explorer_one_hot_then_soft_target():
     assert ce_bar == pytest.approx(h_bar + kl_bar, rel=1e-5)
     assert at.query_params["k"] == "5" and at.query_params["t"] == "soft"
 
-    # A target with the wrong number of values is explained, not a traceback.
+    # A target with the wrong number of values is explained, not a traceback; the uniform target stands in.
     at.text_input(key=K + "p").input("1,2").run()
     assert not at.exception
     assert any("exactly 5" in w.value for w in at.warning)
+    assert values(chart(at, "Softmax probabilities")["data"][1]["y"]) == pytest.approx([0.2] * 5)
+
+    # Back to one-hot: the weights box is disabled but kept, so the link has no stale key to complain about.
+    at.text_input(key=K + "p").input("1,1,1,1,6").run()
+    at.radio(key=K + "t").set_value("one-hot").run()
+    at.slider(key=K + "c").set_value(4).run()
+    assert not at.exception and not at.warning
+    assert at.text_input(key=K + "p").disabled and not at.slider(key=K + "c").disabled
+    assert values(chart(at, "Softmax probabilities")["data"][1]["y"]) == [0, 0, 0, 1, 0]
+    assert metric(at, "cross-entropy H(P, Q)") == metric(at, "KL(P‖Q)")
+    at.slider(key=K + "k").set_value(3).run()
+    assert any("no class 4 with K = 3" in w.value for w in at.warning)
 
 
 def test_discrete_asymmetry_and_bad_input():
