@@ -138,6 +138,8 @@ class RunRecord:
     reconstructions: np.ndarray | None = None
     confusion: np.ndarray | None = None
     misclassified: list[dict] = field(default_factory=list)
+    common_bce: float | None = None
+    """Autoencoders: test BCE against pixels in [0, 1] (:func:`autoencoder_common_bce`)."""
 
     def __post_init__(self):
         if not self.label:
@@ -201,7 +203,7 @@ class RunRecord:
         if self.done:
             return
         self.status = "stopped"
-        self.message = (f"Stopped at step {len(self.steps)} of {self.total_steps or '?'}"
+        self.message = (f"Stopped at step {len(self.steps):,} of {self.total_steps or 0:,}"
                         f" (epoch {len(self.steps) / self.steps_per_epoch:.2f} of {self.config.epochs});"
                         " the history so far is kept.")
 
@@ -268,6 +270,7 @@ def comparison_rows(records: Sequence[RunRecord]) -> list[dict]:
             "test loss": last["test_loss"],
             "test accuracy": last["test_accuracy"],
             "Keras-reported loss": last["keras_reported_loss"],
+            "test BCE, pixels in [0,1]": _plain(r.common_bce),
             "seconds": round(r.seconds, 2),
             "samples/s": _plain(r.samples_per_second),
         })
@@ -629,12 +632,11 @@ def main(argv=None):
     params = init(jax.random.fold_in(root, 0), [x_train.shape[1], *CONFIG["hidden"], y_train.shape[1]])
     learning_rate = jnp.float32(args.learning_rate)
     opt_state = make_optimizer(learning_rate).init(params)
-    shuffle_key = jax.random.fold_in(root, 1)
     x_test_d, y_test_d, l_test_d = jnp.asarray(x_test), jnp.asarray(y_test), jnp.asarray(l_test, jnp.int32)
     status, final = "finished", {{}}
     for epoch in range(args.epochs):
         started = time.perf_counter()
-        order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
+        order = np.random.default_rng((args.seed, epoch)).permutation(n)  # the seeded shuffle of this epoch
         total = 0.0
         for step in range(steps):
             idx = order[step * batch:(step + 1) * batch]
@@ -679,8 +681,8 @@ def export_script(config: TrainConfig, limit_train: int | None = None) -> str:
 
     ``limit_train`` becomes the default of ``--limit-train`` (the run's
     training subset).  The script mirrors the engine: Keras-default init from
-    ``fold_in(PRNGKey(seed), 0)``, epoch ``e`` shuffled by
-    ``permutation(fold_in(fold_in(PRNGKey(seed), 1), e), n)``, the partial
+    ``fold_in(PRNGKey(seed), 0)``, epoch ``e`` shuffled by numpy's
+    ``default_rng((seed, e)).permutation(n)``, the partial
     last batch trained, and the same loss forms and optimizer settings.
     """
     if config.task not in ("autoencoder", "classifier"):
@@ -761,6 +763,23 @@ def classifier_report(config: TrainConfig, params, dataset, n: int = 8) -> dict:
     index, true, predicted = training.misclassified(config, params, dataset, n)
     images = np.asarray(dataset.x_test)[np.asarray(index, dtype=np.int64)]
     return {"confusion": matrix, "images": images, "true": np.asarray(true), "predicted": np.asarray(predicted)}
+
+
+def autoencoder_common_bce(config: TrainConfig, params, dataset) -> float:
+    r"""Test BCE of an autoencoder's outputs against its test pixels scaled to [0, 1].
+
+    .. math:: \frac{1}{N \cdot 784} \sum_{n,i} \mathrm{BCE}\big(x_{ni} / 255,\ \hat x_{ni}\big)
+
+    Common ground for autoencoders trained on different losses or pixel
+    scales: a raw-pixel run's own loss (targets up to 255) cannot be compared
+    with a [0, 1] run's, this can.  Uses the engine's honest BCE of the outputs.
+    """
+    from lossviz import training
+
+    x = dataset.x_test
+    targets = x / 255.0 if config.pixels == "raw" else x
+    honest, _ = training.honest_and_keras_bce(params, x, config, y=targets)
+    return honest
 
 
 OVERLAY_METRICS = {

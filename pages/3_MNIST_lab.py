@@ -164,6 +164,8 @@ if state["mnist_pending"]:
     runs[run_id] = starting
     if group == "pair":
         state.setdefault("mnist_pair", []).append(run_id)
+    else:  # a new run joins the overlay, which keeps the latest few
+        state["mnist_compare"] = [i for i in state.get("mnist_compare", []) if i in runs][-3:] + [run_id]
     state["mnist_show"] = run_id
 
 if runs:
@@ -289,6 +291,8 @@ def train(record: lab.RunRecord) -> None:
                             "press **Stop** to end it between chunks.", icon=":material/play_circle:")
             result = training.run(record.config, dataset, on_progress=on_progress)
         record.finish(result)
+        if record.config.task == "autoencoder" and result.epochs:
+            record.common_bce = lab.autoencoder_common_bce(record.config, result.params, dataset)
         if record.config.task == "classifier" and result.epochs:
             report = lab.classifier_report(record.config, result.params, dataset)
             record.confusion = report["confusion"]
@@ -339,9 +343,10 @@ else:
         st.plotly_chart(lab_plots.overlay_figure(series, metric, "epoch", metric.split(" per ")[0],
                                                  log_y=log_axis, markers="epoch" in metric and "step" not in metric),
                         width="stretch", key="overlay")
-        if len({lab.short_loss(r.config.loss) for r in selected}) > 1 and "accuracy" not in metric:
-            st.caption("These runs use different losses: their values are on different scales. "
-                       "Test accuracy compares classifiers on common ground.")
+        if len({(r.config.loss, r.config.pixels) for r in selected}) > 1 and "accuracy" not in metric:
+            st.caption("These runs use different losses or pixel scales, so their losses are on different "
+                       "scales. Common ground: test accuracy for classifiers, and the table's test BCE "
+                       "against pixels in [0, 1] for autoencoders.")
     elif selected:
         st.caption("None of the chosen runs has this metric yet.")
     st.dataframe(lab.comparison_rows(selected or list(runs.values())), hide_index=True, width="stretch")

@@ -90,6 +90,18 @@ def test_record_follows_progress_events_and_matches_the_result(mnist):
     assert table[0]["test accuracy"] == pytest.approx(result.epochs[-1]["test_accuracy"])
 
 
+def test_common_bce_scores_any_autoencoder_against_pixels_in_unit_interval(mnist):
+    config = PRESETS["seed-autoencoder"].replace(hidden=(16,), epochs=1, batch_size=50)
+    record, result, dataset = tiny_run(mnist, config)
+    got = lab.autoencoder_common_bce(config, result.params, dataset)
+    outputs = training.predict(config, result.params, dataset.x_test)
+    direct = float(np.mean(losses.binary_crossentropy(np.asarray(dataset.x_test) / 255.0, outputs)))
+    assert got == pytest.approx(direct, rel=1e-4)
+    record.finish(result)
+    record.common_bce = got
+    assert lab.comparison_rows([record])[0]["test BCE, pixels in [0,1]"] == pytest.approx(got)
+
+
 class Interrupt(BaseException):
     """Stands in for Streamlit's StopException, which also derives from BaseException."""
 

@@ -129,6 +129,9 @@ def test_tiny_softmax_autoencoder_shows_keras_number_then_the_fix_shows_the_floo
     floor = [t for t in steps["data"] if t["name"].startswith("BCE floor")]
     assert floor and 0.05 < arr(floor[0]["y"])[0] < 0.065
     assert "Excess over the BCE floor" in [m.label for m in at.metric]
+    table = at.dataframe[0].value
+    common = list(table["test BCE, pixels in [0,1]"])
+    assert len(common) == 2 and common[0] > common[1] > 0  # the softmax run is far worse on common ground
     # Both runs are kept; the run picker can show the first again.
     at.selectbox(key="mnist_show").set_value(1).run()
     assert "Honest BCE of the softmax outputs" in " ".join(i.value for i in at.info)
