@@ -97,7 +97,8 @@ def kl_objective_figure(objectives: np.ndarray) -> go.Figure:
         go.Scatter(x=steps, y=objectives[:, 1], name="reverse KL(q‖p)", line=dict(color=REVERSE_COLOUR)),
     ])
     return _layout(fig, "Objective per Adam step", height=380, xaxis_title="step",
-                   yaxis=dict(title="nats (log scale)", type="log"), legend=dict(orientation="h", y=-0.2))
+                   yaxis=dict(title="nats (log scale)", type="log", dtick=1, tickformat=".2g"),
+                   legend=dict(orientation="h", y=-0.2))
 
 
 def _dash(loss_name: str) -> str:
@@ -120,7 +121,7 @@ def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_r
         fig.add_trace(go.Scatter(x=epochs, y=accuracies[i], name=label, legendgroup=label, line=style,
                                  showlegend=False), 1, 2)
     fig.update_xaxes(title_text="epoch", range=[1, max(total_epochs, 2)])
-    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(type="log", dtick=1, tickformat=".2g", row=1, col=1)  # decades only: readable labels
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     return _layout(fig, "Every combination, trained together", height=420, top=80)
 
