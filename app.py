@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from lossviz import plots, site
+from lossviz import plots, site, ui
 
 
 def home() -> None:
     st.title("lossviz")
+    url = ui.UrlState("home")  # the home page has no controls: every link parameter is unknown
     st.markdown(
         "See how loss functions behave, then train with them. Every chart here is computed "
         "live with JAX on real data: nothing is a screenshot.\n\n"
@@ -24,6 +25,7 @@ def home() -> None:
     st.subheader("Pages")
     for info, page in zip(available, pages):
         st.page_link(page, label=f"**{info.title}**: {info.summary}", icon=info.icon)
+    url.finish()
 
 
 st.set_page_config(page_title="lossviz", page_icon=":material/insights:", layout="wide")
