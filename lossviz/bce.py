@@ -209,6 +209,16 @@ def mnist_floor(images_uint8: np.ndarray, bins: int = 60) -> FloorStats:
                       hist_counts=counts, hist_edges=edges)
 
 
+def unit_pixels(image_uint8: np.ndarray) -> np.ndarray:
+    """An image's pixels as targets in [0, 1]: :math:`x / 255`, flattened, float64."""
+    return np.asarray(image_uint8, np.float64).reshape(-1) / 255.0
+
+
+def pixel_total(image_uint8: np.ndarray) -> float:
+    """The sum of an image's pixels in [0, 1], :math:`\\sum_i x_i / 255`: about 100 for a digit."""
+    return float(unit_pixels(image_uint8).sum())
+
+
 def image_floor(image_uint8: np.ndarray) -> float:
     """One image's floor, :math:`\\frac{1}{784}\\sum_i H(x_i)`: the BCE of the sigmoid's best, ``p = x``."""
     x = jnp.clip(jnp.asarray(np.asarray(image_uint8).reshape(-1), jnp.float32) / 255.0, 0.0, 1.0)

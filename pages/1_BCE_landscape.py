@@ -1,0 +1,242 @@
+"""BCE landscape: BCE(y, p) is minimised at p = y, its minimum is H(y), and softmax cannot reach it."""
+
+import streamlit as st
+
+from lossviz import bce, bce_plots, settings, ui
+
+st.title("BCE landscape")
+url = ui.UrlState("bce")
+st.markdown(
+    "Binary cross-entropy compares a target $y$ with a prediction $p$: "
+    "$\\mathrm{BCE}(y, p) = -y\\log p - (1-y)\\log(1-p)$. It works for **soft** targets too "
+    "(any $y \\in [0, 1]$, such as an MNIST pixel scaled to [0, 1]): it is smallest at $p = y$. "
+    "But that smallest value is the entropy $H(y)$, **not zero**, unless $y$ is 0 or 1."
+)
+
+
+@st.cache_resource(show_spinner="Computing the BCE floor of MNIST…")
+def floor_stats(_x_train) -> bce.FloorStats:
+    """Once per process: MNIST never changes while the server runs."""
+    return bce.mnist_floor(_x_train)
+
+
+# Figures are cached by the controls they depend on, so moving one slider
+# rebuilds only the charts that slider changes.
+@st.cache_resource(max_entries=64)
+def surface_figures(resolution: int, clip: bool, log_colour: bool, slice_y: float):
+    surface = bce.bce_surface(resolution, clip)
+    valley_y, valley_h = bce.valley(max(resolution, 101))
+    return (bce_plots.surface_figure(surface, valley_y, valley_h, log_colour, slice_y),
+            bce_plots.heatmap_figure(surface, log_colour, slice_y))
+
+
+@st.cache_resource(max_entries=64)
+def slice_view(y: float, clip: bool, show_excess: bool):
+    cut = bce.bce_slice(y, clip)
+    return cut, bce_plots.slice_figure(cut, show_excess)
+
+
+@st.cache_resource
+def floors_figure(_stats: bce.FloorStats):
+    return bce_plots.floors_figure(_stats)
+
+
+@st.cache_resource(max_entries=256)
+def digit_facts(digit: int, _image) -> dict:
+    """The digit's floor, pixel total, simplex bound and raw-target infimum (the bound is a solver run)."""
+    bound, _ = bce.simplex_optimum(bce.unit_pixels(_image))
+    return {"target": bce.unit_pixels(_image), "floor": bce.image_floor(_image), "bound": bound,
+            "total": bce.pixel_total(_image), "raw_infimum": bce.raw_digit_infimum(_image)}
+
+
+@st.cache_resource(max_entries=64)
+def fit_figures(fit_key: tuple, _facts: dict, _result: dict, caption: str):
+    labels = {"sigmoid best": f"sigmoid best: BCE {_facts['floor']:.3f}",
+              "softmax best": f"softmax best: BCE {_result['bce']:.3f}", "target": caption}
+    return (bce_plots.digits_figure(_facts["target"], _result["output"], labels),
+            bce_plots.fit_curve_figure(_result["losses"], _facts["bound"], _facts["floor"]))
+
+
+@st.cache_resource(max_entries=64)
+def raw_view(raw_y: int):
+    raw = bce.raw_slice(float(raw_y))
+    return raw, bce_plots.raw_figure(raw)
+
+
+@st.cache_resource(max_entries=64)
+def logit_view(y: float, z_range: int):
+    logit = bce.logit_slice(y, float(z_range))
+    return logit, bce_plots.logit_figure(logit)
+
+
+# --------------------------------------------------------------------------
+st.header("The surface")
+limit = settings.limits().max_grid
+top = limit if limit % 2 else limit - 1
+controls = st.columns([2, 1, 1])
+with controls[0]:
+    if top >= 5:
+        resolution = url.slider("Grid resolution (points per axis)", "res", 5, top, min(61, top), step=2,
+                                help=f"Up to {top}, this server's limit (LOSSVIZ_MAX_GRID).")
+    else:
+        resolution = 2
+        url.note(f"This server's grid limit ({limit}) is tiny; the surface uses 2 points per axis.")
+with controls[1]:
+    clip = url.toggle("Keras clipping (ε = 1e-7)", "clip", True,
+                      help="Keras clips p to [ε, 1 − ε]. Off, the edges p = 0 and p = 1 are infinite.")
+with controls[2]:
+    colour_scale = url.select("Colour scale", "cs", ["linear", "log"], "log", widget="segmented_control")
+log_colour = colour_scale == "log"
+
+slice_y = url.slider("Target y for the slice", "y", 0.0, 1.0, 0.3, step=0.01)
+
+surface_fig, heatmap_fig = surface_figures(resolution, clip, log_colour, slice_y)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(surface_fig, width="stretch", key="surface")
+with right:
+    st.plotly_chart(heatmap_fig, width="stretch", key="heatmap")
+st.caption(
+    "The red line is the valley $p = y$ at height $H(y)$: the bottom of every horizontal slice. "
+    + ("With clipping, the walls at p = 0 and p = 1 stop at $-\\log\\varepsilon \\approx 16.1$."
+       if clip else
+       "Without clipping, the edge points where the target disagrees are infinite and drawn as gaps.")
+)
+
+# --------------------------------------------------------------------------
+st.header("A slice at one target")
+show_excess = url.toggle("Show the excess BCE − H(y) = KL(Bernoulli(y) ‖ Bernoulli(p))", "kl", False)
+cut, slice_fig = slice_view(slice_y, clip, show_excess)
+m1, m2, m3 = st.columns(3)
+m1.metric("argmin of BCE on the grid", f"p = {cut.argmin:.4f}", help="The grid has 401 points, step 0.0025.")
+m2.metric("minimum H(y)", f"{cut.floor:.4f} nats")
+m3.metric("MSE minimum", "0 at p = y")
+st.plotly_chart(slice_fig, width="stretch", key="slice")
+st.caption("Both losses bottom out at p = y; MSE reaches 0 there, BCE only H(y). "
+           "The excess BCE − H(y) is a KL divergence: zero exactly along the valley.")
+
+# --------------------------------------------------------------------------
+st.header("Why the minimum is at p = y")
+st.markdown("Step 1: differentiate in $p$.")
+st.latex(r"\frac{\partial}{\partial p}\Big[-y\log p-(1-y)\log(1-p)\Big] = -\frac{y}{p}+\frac{1-y}{1-p}")
+st.markdown("Step 2: set the derivative to zero.")
+st.latex(r"-\frac{y}{p}+\frac{1-y}{1-p}=0 \iff (1-y)\,p = y\,(1-p)")
+st.markdown("Step 3: solve for $p$.")
+st.latex(r"p - yp = y - yp \iff p^{*} = y")
+st.markdown("Step 4: the second derivative is positive on $(0, 1)$, so $p^* = y$ is a minimum, "
+            "and BCE is convex in $p$, so it is the only one.")
+st.latex(r"\frac{\partial^2 \mathrm{BCE}}{\partial p^2} = \frac{y}{p^2}+\frac{1-y}{(1-p)^2} > 0")
+st.markdown("Step 5: the value at the minimum is the entropy of the target.")
+st.latex(rf"\mathrm{{BCE}}(y, y) = -y\log y-(1-y)\log(1-y) = H(y)"
+         rf"\qquad\text{{here }} H({slice_y:.2f}) = {cut.floor:.4f}")
+
+# --------------------------------------------------------------------------
+st.header("Binary vs soft targets")
+mnist = ui.mnist_or_stop()
+(x_train, _), (x_test, y_test) = mnist
+stats = floor_stats(x_train)
+st.markdown(
+    "With binary targets $y \\in \\{0, 1\\}$, $H(y) = 0$: a perfect prediction scores 0. "
+    "Real MNIST pixels scaled to [0, 1] are not binary: the anti-aliased edges of every stroke are grey."
+)
+f1, f2, f3 = st.columns(3)
+f1.metric("pixels strictly between 0 and 1", f"{stats.fraction_soft:.1%}")
+f2.metric("BCE floor: mean H(x) per pixel", f"{stats.mean_floor:.4f} nats")
+f3.metric("mean pixel sum of an image", f"{stats.pixel_sum:.0f}")
+st.plotly_chart(floors_figure(stats), width="stretch", key="floors")
+st.caption(f"No autoencoder's mean BCE on MNIST training images can go below {stats.mean_floor:.4f} nats "
+           "per pixel, however good it is: that is the floor, reached only by reproducing every pixel exactly.")
+
+# --------------------------------------------------------------------------
+st.header("Why a softmax output cannot do this job")
+d1, d2, d3 = st.columns(3)
+with d1:
+    digit = url.number("Test digit (index among the 10,000 test images)", "digit", 0, len(x_test) - 1, 1, step=1)
+with d2:
+    steps = url.select("Adam steps", "steps", [500, 1000, 2000, 4000], 2000)
+with d3:
+    learning_rate = url.select("Learning rate", "lr", [0.01, 0.03, 0.1, 0.3, 1.0], 0.1)
+image = x_test[digit]
+facts = digit_facts(digit, image)
+caption = f"test image {digit} (a {int(y_test[digit])})"
+st.markdown(
+    f"Test image {digit} is a **{int(y_test[digit])}**; its pixels sum to **{facts['total']:.1f}**, "
+    "but a softmax's 784 outputs must sum to 1. A sigmoid output has no such constraint: its best "
+    "output is the image itself, and its BCE is the image's floor. The softmax's best is found live "
+    "below by optimising its 784 logits with Adam (optax)."
+)
+images_box = st.empty()
+curve_box = st.empty()
+metrics_box = st.container()
+
+fit_key = ("bce:fit", digit, steps, learning_rate)
+result = st.session_state.get(fit_key)
+rerun_fit = st.button("Fit again, live", key="bce:refit")
+if result is None or rerun_fit:
+    try:
+        for progress in bce.fit_softmax(facts["target"], steps=steps, learning_rate=learning_rate, chunk=100):
+            images_box.plotly_chart(bce_plots.digits_figure(facts["target"], progress.output, {}),
+                                    width="stretch", key=f"digits-live-{progress.step}")
+            curve_box.plotly_chart(bce_plots.fit_curve_figure(progress.losses, facts["bound"], facts["floor"]),
+                                   width="stretch", key=f"curve-live-{progress.step}")
+        result = {"output": progress.output, "losses": progress.losses,
+                  "bce": bce.mean_bce(facts["target"], progress.output)}
+        st.session_state[fit_key] = result
+    except FloatingPointError as err:
+        st.error(f"**The fit diverged.** {err}", icon=":material/error:")
+        result = None
+if result is not None:
+    digits_fig, curve_fig = fit_figures(fit_key, facts, result, caption)
+    images_box.plotly_chart(digits_fig, width="stretch", key="digits")
+    curve_box.plotly_chart(curve_fig, width="stretch", key="curve")
+    with metrics_box:
+        s1, s2, s3 = st.columns(3)
+        s1.metric("softmax best (Adam), mean BCE", f"{result['bce']:.4f}")
+        s2.metric("simplex bound (convex solver)", f"{facts['bound']:.4f}")
+        s3.metric("sigmoid best = floor of this digit", f"{facts['floor']:.4f}")
+st.markdown("**The simplex bound.** Whatever the logits, $q = \\mathrm{softmax}(z)$ lies on the simplex. "
+            "The best any such $q$ can do is a convex problem, solved here independently of Adam:")
+st.latex(r"\min_{q}\ \frac1n\sum_i \mathrm{BCE}(y_i, q_i)\quad\text{s.t.}\ \sum_i q_i = 1,\ q_i \ge 0")
+st.latex(r"\text{KKT: } -\frac{y_i}{q_i}+\frac{1-y_i}{1-q_i} = c \;\Rightarrow\; "
+         r"q_i(c) = \frac{2y_i}{(1-c)+\sqrt{(1-c)^2+4cy_i}},\quad \textstyle\sum_i q_i(c) = 1")
+st.markdown("Each $q_i(c)$ grows with $c$, so bisection on the multiplier $c$ finds the optimum; "
+            "pixels with $y_i = 0$ get $q_i = 0$. Since the problem is convex, no softmax output can beat it, "
+            "and Adam's result lands on it.")
+
+# --------------------------------------------------------------------------
+st.header("Raw 0–255 targets: no minimum at all")
+raw_y = url.slider("Raw target value y (a pixel in 0–255)", "raw", 0, 255, 255)
+raw, raw_fig = raw_view(raw_y)
+r1, r2 = st.columns(2)
+r1.metric(f"BCE({raw_y}, p) at Keras's clip p = 1 − ε", f"{raw.bce[-1]:,.1f}")
+r2.metric(f"test image {digit}, raw targets: lowest mean BCE the clip allows",
+          f"{facts['raw_infimum']:,.1f}")
+st.plotly_chart(raw_fig, width="stretch", key="raw")
+st.latex(r"y > 1:\quad \frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
+         r"\ \text{ for every } p\in(0,1)")
+st.markdown(
+    ("With $y > 1$ the loss only falls as $p \\to 1$: there is no minimum, and the only thing that stops "
+     "it is Keras's clipping, at a large negative value. Scale the pixels to [0, 1]."
+     if raw.derivative_sign_negative else
+     f"With $y = {raw_y}$ the target is still a probability, so the loss has its usual minimum. "
+     "Move the slider above 1 to see it vanish.")
+)
+
+# --------------------------------------------------------------------------
+st.header("Logits")
+g1, g2 = st.columns([2, 1])
+with g1:
+    logit_y = url.slider("Target y for the logit view", "ly", 0.0, 1.0, 0.8, step=0.01)
+with g2:
+    z_range = url.select("Logit range ±", "zr", [5, 10, 20], 10, widget="segmented_control")
+logit, logit_fig = logit_view(logit_y, z_range)
+st.plotly_chart(logit_fig, width="stretch", key="logits")
+st.markdown(
+    "The stable form $\\max(z, 0) - zy + \\log(1 + e^{-|z|})$ (as in "
+    "`tf.nn.sigmoid_cross_entropy_with_logits`) never takes the log of 0. Its gradient "
+    "$\\sigma(z) - y$ is bounded and vanishes at "
+    + (f"$z^* = \\log\\frac{{y}}{{1-y}} = {logit.z_star:.3f}$." if logit.z_star is not None else
+       "no finite $z$: with a binary target the loss only approaches 0 as $|z| \\to \\infty$.")
+)
+
+url.finish()
