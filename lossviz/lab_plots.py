@@ -47,32 +47,35 @@ def step_loss_figure(
 
     ``floor`` draws a dashed horizontal line (the BCE floor of the data); a log
     axis is used only when every finite loss is positive, since log(≤0) has no place on it.
+    This is the chart redrawn between chunks, so the figure is built in one
+    constructor call from plain dicts (plotly's per-property updates cost ~4× more).
     """
     y = np.asarray(step_losses, dtype=np.float64)
     smoothed = lab.debiased_ema(y, smoothing) if len(y) else y
     xs, ys = thin(steps, y)
     xm, ym = thin(steps, smoothed)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="per step", opacity=0.35,
-                             line=dict(width=1, color="#1f77b4")))
-    fig.add_trace(go.Scatter(x=xm, y=ym, mode="lines", name=f"smoothed (β = {smoothing:g})",
-                             line=dict(width=2.5, color="#d62728")))
-    title = f"Training {loss_name} per step"
+    traces = [
+        dict(type="scatter", x=xs, y=ys, mode="lines", name="per step", opacity=0.35,
+             line=dict(width=1, color="#1f77b4")),
+        dict(type="scatter", x=xm, y=ym, mode="lines", name=f"smoothed (β = {smoothing:g})",
+             line=dict(width=2.5, color="#d62728")),
+    ]
     if floor is not None and len(xs):
         # A two-point trace rather than add_hline: shapes cost ~15 ms per redraw.
-        fig.add_trace(go.Scatter(x=[xs[0], xs[-1]], y=[floor, floor], mode="lines",
-                                 name=f"BCE floor of the data ({floor:.4f})",
-                                 line=dict(dash="dash", color="#2ca02c", width=2)))
+        traces.append(dict(type="scatter", x=[xs[0], xs[-1]], y=[floor, floor], mode="lines",
+                           name=f"BCE floor of the data ({floor:.4f})",
+                           line=dict(dash="dash", color="#2ca02c", width=2)))
+    title = f"Training {loss_name} per step"
     use_log = log_y and _positive_for_log(np.append(y, floor if floor is not None else 1.0))
     if log_y and not use_log:
         title += " (linear axis: some losses are ≤ 0)"
-    fig.update_layout(
-        height=height, margin=MARGIN, title=title,
-        xaxis_title="step", yaxis_title=loss_name, yaxis_type="log" if use_log else "linear",
+    layout = dict(
+        height=height, margin=MARGIN, title=dict(text=title), uirevision="steps",
+        xaxis=dict(title=dict(text="step")),
+        yaxis=dict(title=dict(text=loss_name), type="log" if use_log else "linear"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-        uirevision="steps",
     )
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 def epoch_loss_figure(epochs: Sequence[dict], loss_name: str = "loss", show_keras: bool = False,
