@@ -278,6 +278,41 @@ def _page_like_callback():
     return callback
 
 
+def _matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """Sustained f32 matmul rate right now: tells how much of the machine other processes leave."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((size, size), jnp.float32) / size
+
+    @jax.jit
+    def chain(a):  # each product depends on the last, so none can be skipped or hoisted
+        return jax.lax.fori_loop(0, repeats, lambda i, b: b @ a, a)
+
+    chain(a).block_until_ready()
+    started = time.perf_counter()
+    chain(a).block_until_ready()
+    return 2.0 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def _timed_callback(callback, spent: list):
+    def timed(p) -> None:
+        started = time.perf_counter()
+        callback(p)
+        spent.append(time.perf_counter() - started)
+
+    return timed
+
+
+def _epoch_clock(marks: list):
+    """A callback recording (wall, process CPU) time at each epoch's end."""
+    def clock(p) -> None:
+        if p.kind == "epoch":
+            marks.append((time.perf_counter(), time.process_time()))
+
+    return clock
+
+
 def _steady(result) -> tuple[float, float]:
     """Median seconds of the epochs after the first (which includes compiling), and samples/s."""
     import numpy as np
@@ -300,9 +335,12 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
         "device": {"platform": device.platform, "kind": getattr(device, "device_kind", str(device)),
                    "count": jax.device_count(), "cpu_count": os.cpu_count(),
                    "machine": platform.machine(), "jax": jax.__version__},
+        "load": {"loadavg_1min_before": round(os.getloadavg()[0], 2),
+                 "matmul_gflops_before": round(_matmul_gflops(), 1)},
         "compile_seconds": {},
         "training": {},
     }
+    jax.jit(lambda a: a + 1).lower(1.0).compile()  # the process's one-off compiler start-up, not a preset's
     datasets = {}
     for name, config in PRESETS.items():
         key = (config.task, config.pixels if config.task != "blobs" else "unit")
@@ -310,17 +348,23 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
             datasets[key] = training.prepare(config, mnist)
         jax.clear_caches()
         log(f"compiling {name}")
-        report["compile_seconds"][name] = round(training.compile_seconds(config, datasets[key]), 3)
+        parts = training.compile_seconds(config, datasets[key])
+        report["compile_seconds"][name] = {
+            "before_first_step": round(parts["init"] + parts["chunk"], 3),
+            "evaluate": round(parts["evaluate"], 3)}
 
     for name in ("autoencoder-sigmoid-bce", "classifier-cce"):
         config = PRESETS[name].replace(epochs=epochs)
         dataset = datasets[(config.task, config.pixels)]
         jax.clear_caches()
         log(f"training {name} for {epochs} epochs")
-        result = training.run(config, dataset)
+        marks: list = []
+        result = training.run(config, dataset, on_progress=_epoch_clock(marks))
         seconds, sps = _steady(result)
+        cpu = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
         report["training"][name] = {
             "steady_epoch_seconds": round(seconds, 4), "samples_per_second": round(sps),
+            "steady_epoch_cpu_seconds": round(sorted(cpu)[len(cpu) // 2], 4) if cpu else None,
             "first_epoch_seconds": round(result.epochs[0]["seconds"], 3),
             "first_progress_seconds": round(result.first_progress_seconds, 3),
             "chunk_steps": result.chunk_steps, "final_loss": result.epochs[-1]["loss"],
@@ -330,17 +374,24 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
     config = PRESETS[name].replace(epochs=2)
     dataset = datasets[(config.task, config.pixels)]
     best = {"none": math.inf, "every_chunk": math.inf}
+    share = []
     for _ in range(2):  # interleaved, best of two: other processes' load hits both alike
         for mode in best:
             log(f"callback overhead: {name}, callback {mode}")
-            callback = _page_like_callback() if mode == "every_chunk" else None
+            spent: list = []
+            callback = _timed_callback(_page_like_callback(), spent) if mode == "every_chunk" else None
             result = training.run(config, dataset, on_progress=callback)
             best[mode] = min(best[mode], _steady(result)[0])
+            if spent:
+                share.append(sum(spent) / result.seconds)
     report["callback_overhead"] = {
         "preset": name, "callback": "keep losses, debiased EMA, build a plotly figure of all steps",
         "epoch_seconds_without": round(best["none"], 4), "epoch_seconds_with": round(best["every_chunk"], 4),
         "throughput_ratio": round(best["none"] / best["every_chunk"], 4),
+        "callback_time_share": round(min(share), 4),
     }
+    report["load"]["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
+    report["load"]["matmul_gflops_after"] = round(_matmul_gflops(), 1)
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     report["peak_memory"] = {"process_rss_mb": round(_peak_rss_mb(), 1)}
     if stats and "peak_bytes_in_use" in stats:
@@ -381,14 +432,20 @@ def cmd_bench(args) -> int:
         return 0
     dev = report["device"]
     print(f"device: {dev['platform']} ({dev['kind']}), {dev['cpu_count']} CPU cores, jax {dev['jax']}")
+    load = report["load"]
+    print(f"machine load: 1-min load average {load['loadavg_1min_before']} → {load['loadavg_1min_after']}, "
+          f"f32 matmul {load['matmul_gflops_before']} → {load['matmul_gflops_after']} GFLOP/s")
     for name, t in report["training"].items():
-        print(f"{name}: steady epoch {t['steady_epoch_seconds']:.3f} s, {t['samples_per_second']:,} samples/s "
+        print(f"{name}: steady epoch {t['steady_epoch_seconds']:.3f} s ({t['steady_epoch_cpu_seconds']} s CPU), "
+              f"{t['samples_per_second']:,} samples/s "
               f"(first epoch {t['first_epoch_seconds']:.2f} s, first progress after "
               f"{t['first_progress_seconds']:.2f} s, {t['chunk_steps']} steps per chunk)")
-    print("compile seconds per preset: " + ", ".join(f"{k} {v:.2f}" for k, v in report["compile_seconds"].items()))
+    print("compile seconds before the first step (+ the end-of-epoch evaluation): " + ", ".join(
+        f"{k} {v['before_first_step']:.2f} (+{v['evaluate']:.2f})" for k, v in report["compile_seconds"].items()))
     c = report["callback_overhead"]
     print(f"callback every chunk ({c['callback']}): epoch {c['epoch_seconds_with']:.3f} s vs "
-          f"{c['epoch_seconds_without']:.3f} s without; throughput ratio {c['throughput_ratio']:.3f}")
+          f"{c['epoch_seconds_without']:.3f} s without; throughput ratio {c['throughput_ratio']:.3f}; "
+          f"the callback itself takes {c['callback_time_share']:.1%} of the run")
     print("peak memory: " + ", ".join(f"{k} {v}" for k, v in report["peak_memory"].items()))
     for module_name in BENCH_HOOKS:
         if module_name in report:

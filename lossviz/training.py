@@ -781,11 +781,13 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
 
 
 def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | None = None,
-                    target_seconds_per_chunk: float = 0.25) -> float:
-    """Seconds to trace and compile everything a run of ``config`` needs before its first step.
+                    target_seconds_per_chunk: float = 0.25) -> dict[str, float]:
+    """Seconds to trace and compile a run's functions: ``{"init", "chunk", "evaluate"}``.
 
-    Ahead-of-time (``jit(...).lower(...).compile()``) with the run's exact
-    argument shapes; call ``jax.clear_caches()`` first to time a cold start.
+    ``init`` and ``chunk`` are needed before the first step; ``evaluate``
+    only at the end of the first epoch.  Ahead-of-time
+    (``jit(...).lower(...).compile()``) with the run's exact argument
+    shapes; call ``jax.clear_caches()`` first to time a cold start.
     """
     spec = spec_of(config)
     s = steps_per_epoch(config, dataset)
@@ -798,11 +800,16 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
     recon = jax.ShapeDtypeStruct((8 if dataset.reconstruction_index is None
                                   else len(dataset.reconstruction_index),), jnp.int32)
     started = time.perf_counter()
+    _init_state.lower(jnp.uint32(config.seed), layer_widths=tuple(widths(config, dataset)),
+                      bias_init=float(config.bias_init), optimizer_name=config.optimizer).compile()
+    after_init = time.perf_counter()
     _train_chunk.lower(params, opt_state, jnp.float32(config.learning_rate), dataset.x_train,
                        dataset.y_train, order, weights, 0, k, spec=spec, steps=k,
                        ragged=k * c != s).compile()
+    after_chunk = time.perf_counter()
     _evaluate.lower(params, dataset.x_test, dataset.y_test, labels, recon, spec=spec).compile()
-    return time.perf_counter() - started
+    return {"init": after_init - started, "chunk": after_chunk - after_init,
+            "evaluate": time.perf_counter() - after_chunk}
 
 
 # --------------------------------------------------------------------------

@@ -317,3 +317,9 @@ def test_chunk_length_prefers_a_divisor_of_the_epoch_and_skips_few_steps_otherwi
     estimated = training.chunk_length(PRESETS["autoencoder-sigmoid-bce"],
                                       synthetic_autoencoder(n_train=60000, width=784))
     assert 600 % estimated[0] == 0 and estimated[0] * estimated[1] == 600
+
+
+def test_compile_seconds_times_each_function_a_run_needs():
+    parts = training.compile_seconds(SYNTH, synthetic_autoencoder(width=11))
+    assert set(parts) == {"init", "chunk", "evaluate"}
+    assert all(0.0 < seconds < 60.0 for seconds in parts.values())
