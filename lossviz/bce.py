@@ -27,6 +27,8 @@ import optax
 from lossviz import losses
 
 EPSILON = losses.EPSILON
+CLIP_TOP = float(np.float32(1.0 - EPSILON))
+"""The top of Keras's clip as float32 really stores it: 1 − 1.19e-7, not 1 − 1e-7."""
 GRID_BUCKET = 64
 """Grids are padded to a multiple of this, so a new resolution rarely recompiles."""
 SLICE_POINTS = 401
@@ -379,7 +381,7 @@ def _raw_kernel(y: jax.Array, p: jax.Array):
 
 
 def raw_slice(y_raw: float, points: int = 200) -> RawSlice:
-    r"""BCE(y, p) for a raw pixel value ``y`` (0–255) as ``p → 1``, down to Keras's clip.
+    r"""BCE(y, p) for a raw pixel value ``y`` (0–255) as ``p → 1``, up to Keras's float32 clip.
 
     .. math:: \mathrm{BCE}(y, p) = -y\log p + (y - 1)\log(1 - p) \xrightarrow[p \to 1]{} -\infty
               \quad (y > 1)
@@ -387,9 +389,10 @@ def raw_slice(y_raw: float, points: int = 200) -> RawSlice:
     For ``y > 1`` both terms of :math:`\partial_p \mathrm{BCE} = -y/p - (y - 1)/(1 - p)`
     are negative: the loss falls forever and only the clip at ``1 − ε`` stops it.
     """
-    one_minus_p = np.logspace(np.log10(0.5), np.log10(EPSILON), points)
+    # Down to where float32 Keras really stops: 1 − CLIP_TOP = 1.19e-7.  Float64
+    # here so that gap is represented exactly.
+    one_minus_p = np.logspace(np.log10(0.5), np.log10(1.0 - CLIP_TOP), points)
     p = 1.0 - one_minus_p
-    # float64 here: in float32, 1 − 1e-7 rounds and the clip value is lost.
     with np.errstate(all="ignore"):
         bce = -y_raw * np.log(p) - (1.0 - y_raw) * np.log(one_minus_p)
     return RawSlice(y=float(y_raw), one_minus_p=one_minus_p, p=p, bce=bce,
@@ -406,13 +409,15 @@ def raw_digit_infimum(image_uint8: np.ndarray) -> float:
     r"""The lowest mean BCE Keras's clipping allows with raw 0–255 targets.
 
     Each pixel's BCE is monotone for ``y = 0`` (best ``p = ε``) and for ``y ≥ 1``
-    (best ``p = 1 − ε``), so the infimum under clipping is
+    (best ``p = t``, the top of the clip), so the infimum under clipping is
 
-    .. math:: \frac1n\Big[\sum_{y_i=0} -\log(1-\epsilon) + \sum_{y_i \ge 1} -y_i\log(1-\epsilon) + (y_i - 1)\log\epsilon\Big]
+    .. math:: \frac1n\Big[\sum_{y_i=0} -\log(1-\epsilon) + \sum_{y_i \ge 1} -y_i\log t + (y_i - 1)\log(1 - t)\Big]
+
+    with ``t = CLIP_TOP``, the float32 value of ``1 − ε`` Keras actually uses.
     """
     y = np.asarray(image_uint8, np.float64).reshape(-1)
     per_pixel = np.where(
-        y == 0, -np.log1p(-EPSILON), -y * np.log1p(-EPSILON) + (y - 1.0) * np.log(EPSILON))
+        y == 0, -np.log1p(-EPSILON), -y * np.log(CLIP_TOP) + (y - 1.0) * np.log1p(-CLIP_TOP))
     return float(per_pixel.mean())
 
 

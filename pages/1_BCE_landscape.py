@@ -98,7 +98,7 @@ with right:
     st.plotly_chart(heatmap_fig, width="stretch", key="heatmap")
 st.caption(
     "The red line is the valley $p = y$ at height $H(y)$: the bottom of every horizontal slice. "
-    + ("With clipping, the walls at p = 0 and p = 1 stop at $-\\log\\varepsilon \\approx 16.1$."
+    + ("With clipping, the walls at p = 0 and p = 1 stop near $-\\log\\varepsilon \\approx 16$ (in float32, $1-\\varepsilon$ rounds to $1 - 1.2\\cdot10^{-7}$)."
        if clip else
        "Without clipping, the edge points where the target disagrees are infinite and drawn as gaps.")
 )
