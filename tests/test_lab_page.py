@@ -193,3 +193,62 @@ def test_browser_live_chart_grows_and_stop_ends_the_run(server_url, page):
     stopped_at = sample(10)
     assert stopped_at is not None and stopped_at[1] >= second[1]
     screenshot(page, "mnist-lab-stopped")
+
+
+def test_a_diverging_run_ends_with_a_clear_message_and_keeps_its_history():
+    at = app_test(PAGE, {"p": "autoencoder-sigmoid-mse", "hidden": "16", "act": "linear", "out": "linear",
+                         "px": "raw", "opt": "sgd", "lr": "0.01", "n": "1000", "ep": "1"})
+    button(at, "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    warning = " ".join(w.value for w in at.warning)
+    assert "The run diverged" in warning and "+inf at step" in warning
+    record = at.session_state["mnist_runs"][1]
+    assert record.status == "diverged" and len(record.step_losses) >= 1
+    assert len(arr(figure_titled(at, "per step")["data"][0]["x"])) == len(record.step_losses)
+
+
+def test_finished_runs_survive_a_visit_to_another_page():
+    from lossviz import site
+
+    other = next(p.file for p in site.existing_pages() if p.url_path != "mnist")
+    at = app_test(PAGE, {"p": "classifier-cce", "n": "1000", "ep": "1"})
+    button(at, "Train").click().run()
+    label = at.session_state["mnist_runs"][1].label
+    at.switch_page(other).run()
+    assert not at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.selectbox(key="mnist_show").value == 1
+    assert at.session_state["mnist_runs"][1].status == "finished"
+    assert list(at.dataframe[0].value["run"]) == [label]
+    figure_titled(at, "Confusion")
+
+
+def test_a_visitor_beyond_the_limit_is_queued_until_a_slot_frees(monkeypatch):
+    import threading
+
+    monkeypatch.setenv("LOSSVIZ_MAX_CONCURRENT_TRAININGS", "1")
+    at = app_test(PAGE, {"p": "classifier-cce", "n": "1000", "ep": "1"})
+    seen = {}
+    held = lab.SLOTS.slot()
+    held.__enter__()  # another visitor's training holds the only slot
+
+    def other_visitor_finishes():
+        deadline = time.time() + 60
+        while lab.SLOTS.waiting == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        seen["waiting"] = lab.SLOTS.waiting
+        time.sleep(0.5)
+        seen["still waiting"] = lab.SLOTS.waiting
+        held.__exit__(None, None, None)
+
+    releaser = threading.Thread(target=other_visitor_finishes)
+    releaser.start()
+    try:
+        button(at, "Train").click().run()
+    finally:
+        releaser.join(70)
+    assert seen == {"waiting": 1, "still waiting": 1}
+    assert not at.exception
+    assert at.session_state["mnist_runs"][1].status == "finished"
+    assert lab.SLOTS.active == 0 and lab.SLOTS.waiting == 0
