@@ -9,7 +9,11 @@
 ``samples_per_second``; ``keras_reported_loss`` for a softmax + BCE model)
 and, last, ``{"status": ..., "message": ..., "final": {...}, "config": {...}}``.
 Non-finite numbers are written as ``null`` so every line is strict JSON.
-Bad flags exit with status 2 and say what is wrong.
+Ctrl-C stops a run between chunks and still prints the summary.
+
+Exit status: 0 when a run ends (finished, stopped or diverged: the status
+says which), 1 when MNIST cannot be loaded, 2 for bad flags (with a message
+saying what is wrong).
 """
 
 from __future__ import annotations
@@ -83,7 +87,8 @@ def _loss_name(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lossviz", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lossviz", description="lossviz: list the presets, train one, or benchmark this machine.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{presets,train,bench}")
 
     presets = commands.add_parser("presets", help="list the training presets")

@@ -88,6 +88,7 @@ RECONSTRUCTION_DIGITS = tuple(range(8))
 BLOBS_SAMPLES, BLOBS_TRAIN = 1000, 800
 
 STATUSES = ("finished", "stopped", "diverged")
+"""The values of ``RunResult.status``."""
 
 
 # --------------------------------------------------------------------------
@@ -504,8 +505,11 @@ class Progress:
 
     ``kind`` is ``"chunk"`` (after every chunk; ``step_losses`` holds that
     chunk's per-step batch losses) or ``"epoch"`` (after an epoch's last
-    chunk; ``step_losses`` is empty and the epoch metrics are set, with
-    ``record`` a copy of the epoch's entry in ``RunResult.epochs``).
+    chunk; ``step_losses`` is empty, ``chunk_loss`` is the epoch's training
+    loss, and the epoch metrics are set, with ``record`` a copy of the
+    epoch's entry in ``RunResult.epochs``).  ``samples_per_second`` counts
+    from the end of the first chunk (which includes compiling) once there
+    is one; ``eta_seconds`` is the remaining samples at that rate.
     ``epoch`` is fractional: 2.5 means halfway through the third epoch.
     """
 
@@ -567,11 +571,6 @@ class RunResult:
 def _finite_or_none(value) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _nan_to_none(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
 
 
 # --------------------------------------------------------------------------

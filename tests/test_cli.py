@@ -122,3 +122,15 @@ def test_bench_hook_modules_are_discovered_by_name(monkeypatch):
     assert hooks["lossviz_fake_bench_hook"] == {"vmapped_ratio": 3.5}
     assert "ZeroDivisionError" in hooks["lossviz_broken_bench_hook"]["error"]
     assert "lossviz_not_there" not in hooks
+
+
+def test_a_diverging_run_ends_with_a_clear_status_line(mnist, capsys):
+    code = cli.main(["train", "--preset", "autoencoder-sigmoid-mse", "--output-activation", "linear",
+                     "--pixels", "raw", "--optimizer", "sgd", "--lr", "10", "--limit-train", "200",
+                     "--limit-test", "50", "--json"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    summary = lines[-1]
+    assert summary["status"] == "diverged"
+    assert "diverged" in summary["message"] and "step" in summary["message"]
+    assert summary["final"]["steps"] < 2 * 5  # stopped inside the first epoch (2 steps per epoch)
