@@ -162,6 +162,20 @@ class RunRecord:
     def steps_per_epoch(self) -> int:
         return max(1, self.total_steps // max(1, self.config.epochs))
 
+    @property
+    def fraction_done(self) -> float:
+        """Steps done over steps planned, in [0, 1]."""
+        return min(1.0, len(self.steps) / self.total_steps) if self.total_steps else 0.0
+
+    @property
+    def epochs_done(self) -> float:
+        """Fractional epochs trained: steps done / steps per epoch."""
+        return len(self.steps) / self.steps_per_epoch
+
+    def smoothed_loss(self, smoothing: float) -> float | None:
+        """The last value of the debiased EMA of the step losses, or ``None`` before the first step."""
+        return float(debiased_ema(self.step_losses, smoothing)[-1]) if self.step_losses else None
+
     def observe(self, event) -> None:
         """Record one ``training.Progress`` event: a chunk's step losses or an epoch's metrics."""
         self.status = "running"
@@ -204,8 +218,13 @@ class RunRecord:
             return
         self.status = "stopped"
         self.message = (f"Stopped at step {len(self.steps):,} of {self.total_steps or 0:,}"
-                        f" (epoch {len(self.steps) / self.steps_per_epoch:.2f} of {self.config.epochs});"
+                        f" (epoch {self.epochs_done:.2f} of {self.config.epochs});"
                         " the history so far is kept.")
+
+    def excess_over_floor(self, floor: float, smoothing: float) -> float | None:
+        """Smoothed loss minus the data's BCE floor: the part of the loss that learning can still remove."""
+        smoothed = self.smoothed_loss(smoothing)
+        return None if smoothed is None else smoothed - floor
 
     def settle(self, timeout: float = 3.0, poll_seconds: float = 0.05) -> None:
         """Wait for a run another thread is ending, then make sure it is marked ended.
@@ -763,6 +782,12 @@ def classifier_report(config: TrainConfig, params, dataset, n: int = 8) -> dict:
     index, true, predicted = training.misclassified(config, params, dataset, n)
     images = np.asarray(dataset.x_test)[np.asarray(index, dtype=np.int64)]
     return {"confusion": matrix, "images": images, "true": np.asarray(true), "predicted": np.asarray(predicted)}
+
+
+def bce_floor_applies(config: TrainConfig) -> bool:
+    """The data's BCE floor bounds this run's loss: an autoencoder trained with BCE on pixels in [0, 1]."""
+    return (config.task == "autoencoder" and config.pixels == "unit"
+            and losses.canonical_name(config.loss) == "binary_crossentropy")
 
 
 def autoencoder_common_bce(config: TrainConfig, params, dataset) -> float:

@@ -73,6 +73,7 @@ train_size = url.select("Training images", "n", lab.TRAIN_SIZES, 60000, widget="
                         format_func=lambda n: f"{n:,}" if n < 60000 else "all 60,000",
                         help="A subset trains faster; the test set is as large, up to all 10,000.")
 
+train_size = train_size or 60000  # a segmented control can be emptied
 try:
     hidden = lab.parse_hidden(hidden_raw or "")
     config_error = None
@@ -140,10 +141,7 @@ def bce_floor(n: int) -> float:
 
 
 def floor_of(record: lab.RunRecord) -> float | None:
-    c = record.config
-    if c.task == "autoencoder" and c.pixels == "unit" and losses.canonical_name(c.loss) == "binary_crossentropy":
-        return bce_floor(record.train_size)
-    return None
+    return bce_floor(record.train_size) if lab.bce_floor_applies(record.config) else None
 
 
 # ---------------------------------------------------------------- showing a run
@@ -205,18 +203,16 @@ def draw(record: lab.RunRecord, live: bool, epoch_charts: bool = True) -> None:
     c = record.config
     floor = floor_of(record)
     if record.total_steps:
-        fraction = min(1.0, len(record.steps) / record.total_steps)
         eta = "" if record.done else f" · ETA {record.eta_seconds:,.0f} s"
-        progress_box.progress(fraction, text=(
+        progress_box.progress(record.fraction_done, text=(
             f"step {len(record.steps):,} / {record.total_steps:,} · epoch "
-            f"{len(record.steps) / record.steps_per_epoch:.2f} / {c.epochs} · "
-            f"{record.samples_per_second:,.0f} samples/s{eta}"))
-    smoothed = lab.debiased_ema(record.step_losses, smoothing) if record.step_losses else []
+            f"{record.epochs_done:.2f} / {c.epochs} · {record.samples_per_second:,.0f} samples/s{eta}"))
+    smoothed = record.smoothed_loss(smoothing)
     with metrics_box.container(horizontal=True):
         st.metric("Status", record.status)
-        st.metric("Smoothed loss", f"{smoothed[-1]:.4f}" if len(smoothed) else "–")
-        if floor is not None and len(smoothed):
-            st.metric("Excess over the BCE floor", f"{smoothed[-1] - floor:.4f}",
+        st.metric("Smoothed loss", "–" if smoothed is None else f"{smoothed:.4f}")
+        if floor is not None and smoothed is not None:
+            st.metric("Excess over the BCE floor", f"{record.excess_over_floor(floor, smoothing):.4f}",
                       help=f"The data's BCE floor is {floor:.4f} nats/pixel: the mean entropy of its pixels.")
         last = record.final()
         if c.task == "classifier" and last["test_accuracy"] is not None:

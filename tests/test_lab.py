@@ -131,6 +131,8 @@ def test_overlay_series_puts_runs_on_a_common_epoch_axis():
     b = lab.RunRecord(run_id=2, config=config.replace(batch_size=64, epochs=2), train_size=1000, total_steps=32)
     b.add_chunk(1, [2.0] * 16)
     b.add_epoch({"epoch": 1, "test_accuracy": 0.5})
+    assert a.fraction_done == 0.5 and a.epochs_done == 5.0
+    assert a.smoothed_loss(0.9) == pytest.approx(1.0) and a.excess_over_floor(0.25, 0.9) == pytest.approx(0.75)
     series = lab.overlay_series([a, b], "smoothed training loss per step", 0.9)
     assert [s[0] for s in series] == [a.label, b.label]
     assert series[0][1][-1] == pytest.approx(20 / 4)  # 4 steps per epoch: 10 epochs × 4 = 40 steps
