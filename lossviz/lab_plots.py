@@ -162,7 +162,8 @@ def confusion_figure(matrix: np.ndarray, height: int = 420) -> go.Figure:
         hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>", showscale=False,
     ))
     fig.update_layout(height=height, margin=MARGIN, title="Confusion matrix (test set)",
-                      xaxis_title="predicted", yaxis_title="true", yaxis=dict(autorange="reversed"))
+                      xaxis=dict(title=dict(text="predicted"), dtick=1),
+                      yaxis=dict(title=dict(text="true"), dtick=1, autorange="reversed"))
     return fig
 
 
