@@ -295,7 +295,7 @@ def train(record: lab.RunRecord) -> None:
             record.status = "running"
             record.started_at = time.time()
             status_box.info(f"Training **{record.label}** on {record.train_size:,} images… "
-                            "press **Stop** to end it between chunks.", icon=":material/play_circle:")
+                            "press **Stop** to end it between chunks (changing any control ends it too).", icon=":material/play_circle:")
             result = training.run(record.config, dataset, on_progress=on_progress)
         record.finish(result)
         if record.config.task == "autoencoder" and result.epochs:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import app_test, error_texts, screenshot, wait_for_app
-from lossviz import lab
+from lossviz import lab, site
 
 PAGE = "pages/3_MNIST_lab.py"
 
@@ -75,6 +75,7 @@ def test_a_link_opens_the_same_setup_and_a_bad_link_gives_notices():
     notices = " ".join(w.value for w in at.warning)
     assert "hidden=x1" in notices and "ep=9999" in notices
     assert "Squared error on a softmax output" in texts(at)
+    assert "See why on the Gradients page" in [link.proto.label for link in at.get("page_link")]
 
 
 def test_train_a_tiny_classifier_then_compare_mse_with_ce():
@@ -208,8 +209,6 @@ def test_a_diverging_run_ends_with_a_clear_message_and_keeps_its_history():
 
 
 def test_finished_runs_survive_a_visit_to_another_page():
-    from lossviz import site
-
     other = next(p.file for p in site.existing_pages() if p.url_path != "mnist")
     at = app_test(PAGE, {"p": "classifier-cce", "n": "1000", "ep": "1"})
     button(at, "Train").click().run()
