@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/lab_live.py [--preset NAME] [--epochs N] [--repeats N] [--json]
 
-The callback does what ``pages/3_MNIST_lab.py`` does between chunks: record
+The callback does what ``pages/mnist.py`` does between chunks: record
 the progress event, and at most every ``REDRAW_SECONDS`` rebuild the progress
 text, metrics, step-loss chart, per-epoch chart and reconstruction grid and
 hand them to Streamlit placeholders (in bare mode Streamlit still marshals
@@ -35,7 +35,7 @@ import streamlit as st  # noqa: E402  (bare mode: no server; calls marshal and d
 from lossviz import data, lab, lab_plots, training  # noqa: E402
 from lossviz.config import PRESETS  # noqa: E402
 
-REDRAW_SECONDS = 0.3  # as in pages/3_MNIST_lab.py
+REDRAW_SECONDS = 0.3  # as in pages/mnist.py
 
 
 def live_callback(record: lab.RunRecord, floor: float | None, every_chunk: bool = False):

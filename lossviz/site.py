@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class PageInfo(NamedTuple):
+    """One page.  ``url_path`` must be the name Streamlit derives from the file name:
+    a page opened by direct link on a fresh server is first looked up that way."""
+
     file: str
     title: str
     icon: str
@@ -29,11 +32,11 @@ HOME_TITLE = "Home"
 PAGES = (
     PageInfo("pages/1_BCE_landscape.py", "BCE landscape", ":material/landscape:", "bce",
              "Binary cross-entropy is minimised at p = y, and that minimum is the entropy H(y), not zero."),
-    PageInfo("pages/2_Gradients.py", "Gradients", ":material/trending_down:", "gradients",
+    PageInfo("pages/gradients.py", "Gradients", ":material/trending_down:", "gradients",
              "Why a saturated sigmoid learns slowly under the quadratic cost, and not under cross-entropy."),
-    PageInfo("pages/3_MNIST_lab.py", "MNIST lab", ":material/science:", "mnist",
+    PageInfo("pages/mnist.py", "MNIST lab", ":material/science:", "mnist",
              "Train the confused softmax autoencoder, its fixes and two classifiers on real MNIST, live."),
-    PageInfo("pages/4_Softmax_and_KL.py", "Softmax & KL", ":material/compare_arrows:", "softmax-kl",
+    PageInfo("pages/softmax-kl.py", "Softmax & KL", ":material/compare_arrows:", "softmax-kl",
              "Cross-entropy = entropy + KL divergence, KL's asymmetry, and a live 2-D classifier."),
 )
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import app_test, error_texts, screenshot, wait_for_app
 
-PAGE = "pages/2_Gradients.py"
+PAGE = "pages/gradients.py"
 CHARTS = ("curves", "outputs", "costs", "paths", "softmax")
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import app_test, error_texts, screenshot, wait_for_app
 from lossviz import lab, site
 
-PAGE = "pages/3_MNIST_lab.py"
+PAGE = "pages/mnist.py"
 
 
 def figures(at) -> list[dict]:

@@ -44,3 +44,13 @@ def test_browser_sidebar_titles_and_pages(server_url, page):
         wait_for_app(page)
         assert not error_texts(page), (info.title, error_texts(page))
         screenshot(page, info.url_path)
+
+
+@pytest.mark.parametrize("info", PAGES, ids=[p.url_path for p in PAGES])
+def test_link_paths_match_the_names_streamlit_derives_from_files(info):
+    # A fresh server resolves its first direct link by these file-derived names.
+    from pathlib import Path
+
+    from streamlit.source_util import page_icon_and_name
+
+    assert page_icon_and_name(Path(info.file))[1] == info.url_path

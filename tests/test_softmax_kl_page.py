@@ -11,7 +11,7 @@ import pytest
 
 from conftest import app_test, error_texts, screenshot, wait_for_app
 
-PAGE = "pages/4_Softmax_and_KL.py"
+PAGE = "pages/softmax-kl.py"
 K = "softmax-kl:"  # widget keys are namespaced by the page
 
 
