@@ -146,6 +146,13 @@ def error_texts(page) -> list[str]:
 
 
 def screenshot(page, name: str) -> Path:
+    """Save a full-page PNG once the plotly charts in view have drawn (for a person to look at)."""
+    try:
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                     .every(c => c.querySelector('.main-svg'))""", timeout=10_000)
+    except Exception:  # a chart still drawing is worth a look, not a failure
+        pass
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

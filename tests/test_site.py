@@ -54,3 +54,34 @@ def test_link_paths_match_the_names_streamlit_derives_from_files(info):
     from streamlit.source_util import page_icon_and_name
 
     assert page_icon_and_name(Path(info.file))[1] == info.url_path
+
+
+@pytest.mark.browser
+def test_a_direct_link_is_the_first_request_of_a_fresh_server(browser):
+    """Streamlit's legacy pages/ mode handles a server's first run: the link must still just work."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import load
+
+    info = next(p for p in PAGES if p.url_path == "gradients")
+    port = load.free_port()
+    server = load.start_server(port, {})
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/{info.url_path}?x=2")
+        wait_for_app(page)
+        assert not error_texts(page), error_texts(page)
+        assert page.locator("h1").first.inner_text().strip() == info.title
+        nav = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+        titles = [nav.nth(i).inner_text().strip().splitlines()[-1] for i in range(nav.count())]
+        assert titles == [site.HOME_TITLE] + [p.title for p in PAGES]
+        assert page.url.endswith(f"/{info.url_path}?x=2")
+        screenshot(page, "cold-direct-link")
+        context.close()
+    finally:
+        server.terminate()
+        server.wait(10)
