@@ -93,6 +93,15 @@ def bce_surface(points: int, clip: bool = True) -> Surface:
     return Surface(y=y, p=p, bce=bce, clipped=bool(clip))
 
 
+VALLEY_POINTS = 101
+"""Points along the drawn valley line, whatever the grid: it is a curve, not a grid."""
+
+
+def largest_odd_grid(limit: int) -> int:
+    """The largest odd resolution within ``limit``: odd grids keep y = p = 1/2 on the grid."""
+    return limit if limit % 2 else limit - 1
+
+
 def valley(points: int) -> tuple[np.ndarray, np.ndarray]:
     """The valley floor: the line ``p = y`` and its height ``H(y)``."""
     y = unit_grid(points)

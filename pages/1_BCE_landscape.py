@@ -25,7 +25,7 @@ def floor_stats(_x_train) -> bce.FloorStats:
 @st.cache_resource(max_entries=64)
 def surface_figures(resolution: int, clip: bool, log_colour: bool, slice_y: float):
     surface = bce.bce_surface(resolution, clip)
-    valley_y, valley_h = bce.valley(max(resolution, 101))
+    valley_y, valley_h = bce.valley(bce.VALLEY_POINTS)
     return (bce_plots.surface_figure(surface, valley_y, valley_h, log_colour, slice_y),
             bce_plots.heatmap_figure(surface, log_colour, slice_y))
 
@@ -72,7 +72,7 @@ def logit_view(y: float, z_range: int):
 # --------------------------------------------------------------------------
 st.header("The surface")
 limit = settings.limits().max_grid
-top = limit if limit % 2 else limit - 1
+top = bce.largest_odd_grid(limit)
 controls = st.columns([2, 1, 1])
 with controls[0]:
     if top >= 5:
