@@ -300,3 +300,10 @@ def test_logit_view_is_stable_far_out():
     assert np.all(np.isfinite(view.bce)) and np.all(np.isfinite(view.grad))
     assert view.bce[-1] == pytest.approx(0.0, abs=1e-6)
     assert view.bce[0] == pytest.approx(200.0, rel=1e-4)
+
+
+def test_fit_reports_divergence_instead_of_drawing_nan():
+    target = np.full(784, 0.1)
+    target[3] = np.nan
+    with pytest.raises(FloatingPointError, match="diverged"):
+        list(bce.fit_softmax(target, steps=200, chunk=100))
