@@ -16,6 +16,7 @@ Public API (the pages and the command line use exactly these names)::
     misclassified(config, params, dataset, n)  # (test indices, true, predicted)
     honest_and_keras_bce(params, x, config)    # (honest BCE of outputs, Keras 3's number)
     output_loss(config, logits, targets)       # per-example loss the run trains on
+    compile_seconds(config, dataset)           # cold compile times (the bench uses it)
 
 ``Progress`` events reach ``on_progress`` between chunks: one ``"chunk"``
 event per chunk of steps, then one ``"epoch"`` event after each epoch's last
@@ -37,7 +38,9 @@ Keras semantics, where a user would compare numbers with Keras:
   by a factor ``sqrt(1 - β₂ᵗ)`` on ε, immaterial beyond the first steps.
 * RMSprop uses Keras's ``rho=0.9, epsilon=1e-7`` with ε inside the square
   root; SGD is plain (no momentum).
-* Each epoch is a seeded shuffle; the last, partial batch is trained as its
+* Epoch ``e`` is shuffled by ``numpy.random.default_rng((seed, e))`` on the
+  host (:func:`epoch_order`); initial parameters are ``models.init`` with
+  ``fold_in(PRNGKey(seed), 0)``.  The last, partial batch is trained as its
   own smaller batch (its loss is the mean over the examples it has), as
   ``model.fit`` does.  The epoch's training loss is the mean of its batch
   losses weighted by batch size (Keras's loss tracker weights each batch by
@@ -55,7 +58,11 @@ number Keras 3 would print instead.
 Compilation.  The chunk function is jitted at module level with the model
 structure, loss, optimizer name, batch size and chunk length as static
 arguments; the learning rate, seed and data are traced, so runs that differ
-only in those reuse the compiled code.  An epoch of ``S`` steps is cut into
+only in those reuse the compiled code (``TRACE_COUNTS`` counts traces).
+The next chunk is dispatched before the last one's losses are read, so
+host work overlaps device work; there is no host sync inside a chunk.
+Parameters are not donated: the previous chunk's parameters are what a
+diverged run returns.  An epoch of ``S`` steps is cut into
 chunks of equal length ``K``, a divisor of ``S`` where one is near the
 wanted length; otherwise steps past the epoch's end in the last chunk are
 skipped with ``lax.cond``, so one compiled length serves every chunk.
