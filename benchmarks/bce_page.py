@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-PAGE = "pages/1_BCE_landscape.py"
+PAGE = "pages/bce.py"
 SLIDERS = {
     "y": lambda i: round(0.31 + 0.01 * i, 2),   # the slice: surface, heat map and slice figures
     "ly": lambda i: round(0.51 + 0.01 * i, 2),  # the logit view

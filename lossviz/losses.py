@@ -87,10 +87,14 @@ def binary_entropy(y: Array) -> Array:
     It is the value of ``BCE(y, p)`` at its minimum ``p = y``; it is zero only
     for ``y`` in {0, 1} and reaches ``log 2`` at ``y = 1/2``.
 
+    H is defined for ``y`` in [0, 1]; ``y`` is clipped to it, because float
+    rounding (XLA computes ``x / 255`` as ``x · (1/255)``) can land a pixel
+    of 255 just above 1, where ``log(1 − y)`` would be NaN.
+
     >>> binary_entropy(jnp.array([0.0, 0.5, 1.0]))
     Array([0.       , 0.6931472, 0.       ], dtype=float32)
     """
-    y = jnp.asarray(y)
+    y = jnp.clip(jnp.asarray(y), 0.0, 1.0)
     return 0.0 - xlogy(y, y) - xlogy(1.0 - y, 1.0 - y)
 
 

@@ -30,7 +30,7 @@ class PageInfo(NamedTuple):
 HOME_TITLE = "Home"
 
 PAGES = (
-    PageInfo("pages/1_BCE_landscape.py", "BCE landscape", ":material/landscape:", "bce",
+    PageInfo("pages/bce.py", "BCE landscape", ":material/landscape:", "bce",
              "Binary cross-entropy is minimised at p = y, and that minimum is the entropy H(y), not zero."),
     PageInfo("pages/gradients.py", "Gradients", ":material/trending_down:", "gradients",
              "Why a saturated sigmoid learns slowly under the quadratic cost, and not under cross-entropy."),

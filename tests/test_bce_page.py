@@ -11,7 +11,7 @@ import pytest
 
 from conftest import app_test, error_texts, screenshot, wait_for_app
 
-PAGE = "pages/1_BCE_landscape.py"
+PAGE = "pages/bce.py"
 PERMALINK = {"res": "21", "clip": "0", "cs": "linear", "y": "0.7", "kl": "1", "digit": "11",
              "steps": "500", "lr": "0.3", "raw": "1", "ly": "0.25", "zr": "5"}
 

@@ -167,3 +167,8 @@ def test_entropy_cross_entropy_identity():
     q = jax.nn.softmax(Z)
     np.testing.assert_allclose(losses.cross_entropy(DIST, q), losses.entropy(DIST) + losses.kl(DIST, q),
                                rtol=1e-5)
+
+
+def test_binary_entropy_tolerates_rounding_just_outside_the_unit_interval():
+    y = jnp.array([1.0 + 1e-7, -1e-8, 1.0, 0.0])
+    np.testing.assert_array_equal(jax.jit(losses.binary_entropy)(y), [0.0, 0.0, 0.0, 0.0])
