@@ -61,6 +61,29 @@ def binary_crossentropy_elementwise(y: Array, p: Array, epsilon: float | None = 
     return 0.0 - xlogy(y, p) - xlogy(1.0 - y, 1.0 - p)
 
 
+@jax.custom_jvp
+def softplus(x: Array) -> Array:
+    r"""``log(1 + eˣ)``, stable for any ``x``, with the exact derivative ``σ(x)`` everywhere.
+
+    .. math:: \mathrm{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})
+
+    Same values as ``jax.nn.softplus``, but several times faster on CPU (its
+    ``logaddexp`` dominates an autoencoder step there).  The derivative is
+    given explicitly so the kinks of ``max`` and ``|x|`` at 0 do not leak in.
+
+    >>> float(softplus(0.0)) == float(jnp.log(2.0))
+    True
+    """
+    x = jnp.asarray(x)
+    return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return softplus(x), jax.nn.sigmoid(x) * dx
+
+
 def binary_crossentropy_with_logits_elementwise(y: Array, z: Array) -> Array:
     r"""BCE of a target ``y`` against ``σ(z)``, stable for any logit ``z``.
 
@@ -76,7 +99,7 @@ def binary_crossentropy_with_logits_elementwise(y: Array, z: Array) -> Array:
     """
     y = jnp.asarray(y)
     z = jnp.asarray(z)
-    return (1.0 - y) * z + jax.nn.softplus(-z)
+    return (1.0 - y) * z + softplus(-z)
 
 
 def binary_entropy(y: Array) -> Array:

@@ -172,3 +172,10 @@ def test_entropy_cross_entropy_identity():
 def test_binary_entropy_tolerates_rounding_just_outside_the_unit_interval():
     y = jnp.array([1.0 + 1e-7, -1e-8, 1.0, 0.0])
     np.testing.assert_array_equal(jax.jit(losses.binary_entropy)(y), [0.0, 0.0, 0.0, 0.0])
+
+
+def test_softplus_matches_jax_and_has_the_sigmoid_derivative_everywhere():
+    x = jnp.array([-1e4, -30.0, -1.0, 0.0, 1e-8, 1.0, 30.0, 1e4])
+    np.testing.assert_allclose(jax.jit(losses.softplus)(x), jax.nn.softplus(x), rtol=1e-6)
+    grads = jax.vmap(jax.grad(losses.softplus))(x)
+    np.testing.assert_allclose(grads, jax.nn.sigmoid(x), rtol=1e-6)
