@@ -780,7 +780,7 @@ def classifier_report(config: TrainConfig, params, dataset, n: int = 8) -> dict:
 
     matrix = training.confusion_matrix(config, params, dataset)
     index, true, predicted = training.misclassified(config, params, dataset, n)
-    images = np.asarray(dataset.x_test)[np.asarray(index, dtype=np.int64)]
+    images = np.asarray(dataset.test_inputs())[np.asarray(index, dtype=np.int64)]
     return {"confusion": matrix, "images": images, "true": np.asarray(true), "predicted": np.asarray(predicted)}
 
 
@@ -801,7 +801,7 @@ def autoencoder_common_bce(config: TrainConfig, params, dataset) -> float:
     """
     from lossviz import training
 
-    x = dataset.x_test
+    x = dataset.test_inputs()
     targets = x / 255.0 if config.pixels == "raw" else x
     honest, _ = training.honest_and_keras_bce(params, x, config, y=targets)
     return honest

@@ -107,6 +107,13 @@ STATUSES = ("finished", "stopped", "diverged")
 class Dataset:
     """Device-resident train and test data for one task and pixel scale.
 
+    ``x_train``/``x_test`` are stored compactly: MNIST stays uint8 on the
+    device (a quarter of float32's memory, shared by every pixel scale's
+    run), and the model's inputs are ``x / pixel_divisor`` in float32, made
+    batch by batch (255 for pixels in [0, 1], 1 for raw 0–255 pixels and for
+    float data such as blobs).  :meth:`train_inputs`/:meth:`test_inputs` give
+    the whole sets as model inputs.
+
     ``y_train``/``y_test`` are ``None`` for autoencoders (the targets are the
     inputs).  ``labels_*`` are integer classes (numpy) for classifiers and
     blobs, else ``None``.  ``reconstruction_inputs`` holds the 8 fixed test
@@ -123,6 +130,7 @@ class Dataset:
     labels_test: np.ndarray | None
     reconstruction_index: np.ndarray | None = None
     reconstruction_inputs: np.ndarray | None = None
+    pixel_divisor: float = 1.0
 
     @property
     def n_train(self) -> int:
@@ -140,11 +148,23 @@ class Dataset:
     def output_width(self) -> int:
         return self.input_width if self.y_train is None else int(self.y_train.shape[1])
 
+    def train_inputs(self) -> jax.Array:
+        return _as_inputs(self.x_train, jnp.float32(self.pixel_divisor))
+
+    def test_inputs(self) -> jax.Array:
+        return _as_inputs(self.x_test, jnp.float32(self.pixel_divisor))
+
     def train_targets(self) -> jax.Array:
-        return self.x_train if self.y_train is None else self.y_train
+        return self.train_inputs() if self.y_train is None else self.y_train
 
     def test_targets(self) -> jax.Array:
-        return self.x_test if self.y_test is None else self.y_test
+        return self.test_inputs() if self.y_test is None else self.y_test
+
+
+@jax.jit
+def _as_inputs(x: jax.Array, divisor: jax.Array) -> jax.Array:
+    """Model inputs from stored pixels, exactly as ``data.to_inputs`` makes them."""
+    return x.astype(jnp.float32) / divisor
 
 
 def _reconstruction_index(labels: np.ndarray) -> np.ndarray:
@@ -176,10 +196,11 @@ def prepare(config: TrainConfig, mnist=None, limit_train: int | None = None,
         if mnist is None:
             mnist = data_mod.load_mnist()
         (xi_tr, l_tr), (xi_te, l_te) = mnist
-        x_tr = data_mod.to_inputs(xi_tr[:limit_train], config.pixels)
-        x_te = data_mod.to_inputs(xi_te[:limit_test], config.pixels)
+        x_tr = np.asarray(xi_tr[:limit_train], np.uint8).reshape(-1, 28 * 28)
+        x_te = np.asarray(xi_te[:limit_test], np.uint8).reshape(-1, 28 * 28)
         l_tr, l_te = l_tr[:limit_train], l_te[:limit_test]
         num_classes = 10
+    divisor = 255.0 if config.task != "blobs" and config.pixels == "unit" else 1.0
     if config.task == "blobs":
         x_tr, l_tr, x_te, l_te = x_tr[:limit_train], l_tr[:limit_train], x_te[:limit_test], l_te[:limit_test]
     if len(x_tr) == 0 or len(x_te) == 0:
@@ -191,13 +212,15 @@ def prepare(config: TrainConfig, mnist=None, limit_train: int | None = None,
         return Dataset(
             task=config.task, pixels=config.pixels, x_train=jnp.asarray(x_tr), y_train=None,
             x_test=jnp.asarray(x_te), y_test=None, labels_train=l_tr, labels_test=l_te,
-            reconstruction_index=index, reconstruction_inputs=np.asarray(x_te[index]),
+            reconstruction_index=index,
+            reconstruction_inputs=np.asarray(x_te[index], np.float32) / np.float32(divisor),
+            pixel_divisor=divisor,
         )
     return Dataset(
         task=config.task, pixels=config.pixels,
         x_train=jnp.asarray(x_tr), y_train=jnp.asarray(data_mod.one_hot(l_tr, num_classes)),
         x_test=jnp.asarray(x_te), y_test=jnp.asarray(data_mod.one_hot(l_te, num_classes)),
-        labels_train=l_tr, labels_test=l_te,
+        labels_train=l_tr, labels_test=l_te, pixel_divisor=divisor,
     )
 
 
@@ -375,8 +398,8 @@ def slot_weights(n: int, padded: int) -> np.ndarray:
 
 
 @partial(jax.jit, static_argnames=("spec", "steps", "ragged", "unroll"))
-def _train_chunk(params, opt_state, learning_rate, x, labels, order, weights, first_step, valid_steps,
-                 *, spec: Spec, steps: int, ragged: bool = True, unroll: int = 1):
+def _train_chunk(params, opt_state, learning_rate, x, pixel_divisor, labels, order, weights, first_step,
+                 valid_steps, *, spec: Spec, steps: int, ragged: bool = True, unroll: int = 1):
     """``steps`` optimizer steps from ``first_step`` of the epoch's ``order``; steps ≥ ``valid_steps`` are skipped.
 
     ``labels`` are integer classes (one-hot encoded per batch: gathering a
@@ -401,7 +424,7 @@ def _train_chunk(params, opt_state, learning_rate, x, labels, order, weights, fi
         idx = jax.lax.dynamic_slice_in_dim(order, start, batch)
         wb = jax.lax.dynamic_slice_in_dim(weights, start, batch)
         # Indices come from a permutation, so the bounds checks of jnp.take's default mode are waste.
-        xb = x.at[idx].get(mode="promise_in_bounds")
+        xb = x.at[idx].get(mode="promise_in_bounds").astype(jnp.float32) / pixel_divisor
         yb = xb if spec.autoencoder else jax.nn.one_hot(
             labels.at[idx].get(mode="promise_in_bounds"), spec.num_classes)
         (loss, keras), grads = grad_fn(params, xb, yb, wb, spec)
@@ -426,9 +449,10 @@ def _unroll(config: TrainConfig, dataset: Dataset | None = None) -> int:
 
 
 @partial(jax.jit, static_argnames=("spec",))
-def _evaluate(params, x, y, labels, recon_index, *, spec: Spec):
+def _evaluate(params, x, pixel_divisor, y, labels, recon_index, *, spec: Spec):
     """Mean test loss, accuracy (NaN without classes), Keras-reported loss, and reconstructions."""
     TRACE_COUNTS["evaluate"] += 1
+    x = x.astype(jnp.float32) / pixel_divisor
     logits = models.apply(params, x, spec.hidden_activation)
     targets = x if spec.autoencoder else y
     loss = jnp.mean(output_loss(spec, logits, targets))
@@ -687,6 +711,7 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
     weights = jnp.asarray(slot_weights(dataset.n_train, padded))
     learning_rate = jnp.float32(config.learning_rate)
     x, x_test, y_test = dataset.x_train, dataset.x_test, dataset.y_test
+    divisor = jnp.float32(dataset.pixel_divisor)
     labels = jnp.asarray(dataset.labels_train if dataset.labels_train is not None
                          else np.zeros(dataset.n_train, np.int64), jnp.int32)
     unroll = _unroll(config, dataset)
@@ -767,11 +792,11 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
             first = chunk * k
             before = params
             params, opt_state, chunk_losses, chunk_keras = _train_chunk(
-                params, opt_state, learning_rate, x, labels, order, weights, first, min(k, s - first),
+                params, opt_state, learning_rate, x, divisor, labels, order, weights, first, min(k, s - first),
                 spec=spec, steps=k, ragged=ragged, unroll=unroll)
             item = _Pending(epoch, chunk, first, min(k, s - first), chunk_losses, chunk_keras, before, params)
             if chunk == c - 1:
-                item.evaluation = _evaluate(params, x_test, y_test, labels_test, recon_index, spec=spec)
+                item.evaluation = _evaluate(params, x_test, divisor, y_test, labels_test, recon_index, spec=spec)
             if pending is not None:
                 ended = process(pending)
                 stop_requested = ended is None and should_stop is not None and bool(should_stop())
@@ -825,11 +850,12 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
                       bias_init=float(config.bias_init), optimizer_name=config.optimizer).compile()
     after_init = time.perf_counter()
     train_labels = jax.ShapeDtypeStruct((dataset.n_train,), jnp.int32)
-    _train_chunk.lower(params, opt_state, jnp.float32(config.learning_rate), dataset.x_train,
+    divisor = jnp.float32(dataset.pixel_divisor)
+    _train_chunk.lower(params, opt_state, jnp.float32(config.learning_rate), dataset.x_train, divisor,
                        train_labels, order, weights, 0, k, spec=spec, steps=k,
                        ragged=k * c != s, unroll=_unroll(config, dataset)).compile()
     after_chunk = time.perf_counter()
-    _evaluate.lower(params, dataset.x_test, dataset.y_test, labels, recon, spec=spec).compile()
+    _evaluate.lower(params, dataset.x_test, divisor, dataset.y_test, labels, recon, spec=spec).compile()
     return {"init": after_init - started, "chunk": after_chunk - after_init,
             "evaluate": time.perf_counter() - after_chunk}
 
@@ -855,7 +881,7 @@ def confusion_matrix(config: TrainConfig, params, dataset: Dataset) -> np.ndarra
     if dataset.labels_test is None or config.task == "autoencoder":
         raise ValueError("a confusion matrix needs a classifier")
     classes = dataset.output_width
-    predicted = predicted_classes(config, params, dataset.x_test)
+    predicted = predicted_classes(config, params, dataset.test_inputs())
     matrix = np.zeros((classes, classes), np.int64)
     np.add.at(matrix, (dataset.labels_test, predicted), 1)
     return matrix
@@ -865,7 +891,7 @@ def misclassified(config: TrainConfig, params, dataset: Dataset, n: int = 8):
     """The first ``n`` misclassified test examples: ``(indices, true labels, predicted labels)``."""
     if dataset.labels_test is None or config.task == "autoencoder":
         raise ValueError("misclassified examples need a classifier")
-    predicted = predicted_classes(config, params, dataset.x_test)
+    predicted = predicted_classes(config, params, dataset.test_inputs())
     wrong = np.flatnonzero(predicted != dataset.labels_test)[:n]
     return wrong, dataset.labels_test[wrong], predicted[wrong]
 

@@ -94,8 +94,8 @@ def test_common_bce_scores_any_autoencoder_against_pixels_in_unit_interval(mnist
     config = PRESETS["seed-autoencoder"].replace(hidden=(16,), epochs=1, batch_size=50)
     record, result, dataset = tiny_run(mnist, config)
     got = lab.autoencoder_common_bce(config, result.params, dataset)
-    outputs = training.predict(config, result.params, dataset.x_test)
-    direct = float(np.mean(losses.binary_crossentropy(np.asarray(dataset.x_test) / 255.0, outputs)))
+    outputs = training.predict(config, result.params, dataset.test_inputs())
+    direct = float(np.mean(losses.binary_crossentropy(np.asarray(dataset.test_inputs()) / 255.0, outputs)))
     assert got == pytest.approx(direct, rel=1e-4)
     record.finish(result)
     record.common_bce = got

@@ -80,7 +80,7 @@ def test_partial_last_batch_is_trained_as_keras_does():
 
     params, _ = training.init_state(config, dataset)
     spec = training.spec_of(config)
-    x = np.asarray(dataset.x_train)
+    x = np.asarray(dataset.train_inputs())
     manual_losses, epoch_means = [], []
 
     @jax.jit
@@ -227,7 +227,7 @@ def test_softmax_bce_is_keras_clipped_bce_of_softmax_and_keras_reports_another_n
 
 
 def test_honest_and_keras_bce_differ_for_a_softmax_autoencoder_only():
-    x = np.asarray(synthetic_autoencoder(width=784).x_test)
+    x = np.asarray(synthetic_autoencoder(width=784).test_inputs())
     softmax_cfg = PRESETS["seed-autoencoder"].replace(pixels="unit")
     params, _ = training.init_state(softmax_cfg)
     honest, keras = training.honest_and_keras_bce(params, x, softmax_cfg)
@@ -294,11 +294,12 @@ def test_a_fraction_of_a_real_mnist_epoch_lowers_the_loss(name, mnist):
 
 def test_prepare_builds_the_targets_of_each_task(mnist):
     ae = training.prepare(PRESETS["seed-autoencoder"], mnist, limit_train=50, limit_test=30)
-    assert ae.y_train is None and float(jnp.max(ae.x_train)) == 255.0
+    assert ae.y_train is None and float(jnp.max(ae.train_inputs())) == 255.0
+    assert ae.x_train.dtype == jnp.uint8  # MNIST stays compact on the device
     assert ae.reconstruction_inputs.shape == (8, 784)
     assert list(ae.labels_test[ae.reconstruction_index]) == list(range(8))
     fixed = training.prepare(PRESETS["autoencoder-sigmoid-bce"], mnist, limit_train=50, limit_test=30)
-    assert float(jnp.max(fixed.x_train)) == 1.0
+    assert float(jnp.max(fixed.train_inputs())) == 1.0
     cls = training.prepare(PRESETS["classifier-cce"], mnist, limit_train=50, limit_test=30)
     assert cls.y_train.shape == (50, 10) and np.array_equal(np.argmax(cls.y_train, 1), cls.labels_train)
     assert cls.x_test.shape == (30, 784)
