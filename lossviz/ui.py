@@ -189,12 +189,22 @@ def _run_under_app_navigation() -> None:
     runs on its own and the sidebar lists file names.  Leaving that mode and
     rerunning sends the same page through ``app.py``'s ``st.navigation`` (page
     file names match their link paths, so the rerun finds it).
+
+    Only a session's first run is rerun: a later run may carry a button
+    click, which a rerun would drop.  (AppTest starts every run in folder
+    mode; there the page simply goes on.)
     """
     from streamlit.runtime.pages_manager import PagesManager
 
+    first_run = not st.session_state.get(_SESSION_STARTED)
+    st.session_state[_SESSION_STARTED] = True
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if first_run:
+            st.rerun()
+
+
+_SESSION_STARTED = "_lossviz_session_started"
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -235,10 +245,18 @@ def _cached_mnist(path: str | None) -> data.Mnist:
     return data.load_mnist(path)
 
 
-def mnist_or_stop() -> data.Mnist:
-    """MNIST, loaded once per process; a clear message and a stop if it cannot be."""
+def mnist_or_error() -> data.Mnist | None:
+    """MNIST, loaded once per process; ``None`` after a clear message if it cannot be."""
     try:
         return _cached_mnist(os.environ.get(data.MNIST_ENV) or None)
     except data.DataError as err:
         st.error(f"**MNIST is not available.** {err}", icon=":material/database_off:")
+        return None
+
+
+def mnist_or_stop() -> data.Mnist:
+    """MNIST, loaded once per process; a clear message and a stop of the page if it cannot be."""
+    mnist = mnist_or_error()
+    if mnist is None:
         st.stop()
+    return mnist

@@ -107,13 +107,14 @@ with st.container(border=True):
                       args=(config, finding.fix), width="stretch")
 
 # ---------------------------------------------------------------- train buttons
+mnist_ready = ui.mnist_or_error() is not None  # a broken data source is said here, before any Train
 b1, b2, b3, b4 = st.columns(4)
 train_clicked = b1.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
-                          disabled=bool(config_error))
+                          disabled=bool(config_error) or not mnist_ready)
 stop_clicked = b2.button("Stop", icon=":material/stop:", width="stretch")
-fix_pair = b3.button("As written vs fixed", icon=":material/compare:", width="stretch",
+fix_pair = b3.button("As written vs fixed", icon=":material/compare:", width="stretch", disabled=not mnist_ready,
                      help="seed-autoencoder, then autoencoder-sigmoid-bce: same seed, epochs and images.")
-loss_pair = b4.button("MSE vs CE", icon=":material/compare:", width="stretch",
+loss_pair = b4.button("MSE vs CE", icon=":material/compare:", width="stretch", disabled=not mnist_ready,
                       help="classifier-mse, then classifier-cce: same seed, epochs and images.")
 for earlier in runs.values():
     earlier.settle()  # a run the previous script run was training ends as that run is interrupted
