@@ -99,13 +99,14 @@ def watch_memory(pid: int, report: Report, stop: threading.Event) -> None:
 
 
 async def wait_rendered(page, timeout: float = 120.0) -> None:
-    """Content in the main area and no script running for a second."""
+    """Content in the main area and the app's script state "notRunning" for a second."""
     await page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]',
                                  timeout=timeout * 1000)
     deadline = time.time() + timeout
     quiet = None
     while time.time() < deadline:
-        if await page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        state = await page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        if state == "notRunning":
             quiet = quiet or time.time()
             if time.time() - quiet > 1.0:
                 return

@@ -117,25 +117,25 @@ def page(browser):
     context.close()
 
 
-def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 2.0) -> None:
-    """Wait until the script run is over: content is rendered and the status widget idle.
+def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 1.0) -> None:
+    """Wait until the script run is over: content rendered and the app "notRunning" for a moment.
 
-    The status widget appears only some time after a run starts, so "idle"
-    must hold for ``quiet_seconds`` with something rendered in the main area.
+    Streamlit marks its root with ``data-test-script-state``; a run that
+    reruns itself (e.g. a page opened by direct link on a fresh server)
+    passes through "notRunning" briefly, hence the quiet period.
     """
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', timeout=timeout_ms)
     deadline = time.time() + timeout_ms / 1000
     quiet_since = None
     while time.time() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if not running:
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        if state == "notRunning":
             quiet_since = quiet_since or time.time()
-            if time.time() - quiet_since > quiet_seconds:
+            if time.time() - quiet_since >= quiet_seconds:
                 return
         else:
             quiet_since = None
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise AssertionError("the app kept running past the timeout")
 
 
