@@ -7,6 +7,7 @@ import math
 import os
 import random
 import string
+import time
 import urllib.parse
 
 import pytest
@@ -134,6 +135,22 @@ SNAPSHOT_JS = """
 """
 
 
+def settled_snapshot(page, timeout: float = 90.0) -> list[str]:
+    """The widgets' values once the app is idle and they have stopped changing for 2 s."""
+    wait_for_app(page)
+    deadline = time.time() + timeout
+    last, same_since = None, time.time()
+    while time.time() < deadline:
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        snapshot = page.evaluate(SNAPSHOT_JS)
+        if snapshot != last or state != "notRunning" or not snapshot:
+            last, same_since = snapshot, time.time()
+        elif time.time() - same_since >= 2.0:
+            return snapshot
+        time.sleep(0.25)
+    raise AssertionError(f"the page's widgets kept changing: {last}")
+
+
 def non_default_link(info: site.PageInfo) -> dict[str, str]:
     """Change a few controls through AppTest and read back the link the page wrote."""
     at = page_app(info)
@@ -170,9 +187,8 @@ def test_link_round_trip_in_a_fresh_browser(info, server_url, browser):
     first = browser.new_context(viewport={"width": 1400, "height": 2400})
     page = first.new_page()
     page.goto(f"{server_url}/{info.url_path}?{urllib.parse.urlencode(link)}")
-    wait_for_app(page)
+    state = settled_snapshot(page)
     assert not error_texts(page), error_texts(page)
-    state = page.evaluate(SNAPSHOT_JS)
     url_back = page.url
     back = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url_back).query))
     assert back == link, (link, url_back)
@@ -182,14 +198,13 @@ def test_link_round_trip_in_a_fresh_browser(info, server_url, browser):
     second = browser.new_context(viewport={"width": 1400, "height": 2400})
     page = second.new_page()
     page.goto(url_back)
-    wait_for_app(page)
+    again = settled_snapshot(page)
     assert not error_texts(page)
-    assert page.evaluate(SNAPSHOT_JS) == state, (link, url_back)
+    assert again == state, (link, url_back)
     second.close()
 
     plain = browser.new_context(viewport={"width": 1400, "height": 2400})
     page = plain.new_page()
     page.goto(f"{server_url}/{info.url_path}")
-    wait_for_app(page)
-    assert page.evaluate(SNAPSHOT_JS) != state, "the link changed nothing visible"
+    assert settled_snapshot(page) != state, "the link changed nothing visible"
     plain.close()
