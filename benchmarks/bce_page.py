@@ -57,6 +57,7 @@ def main() -> None:
                 raise SystemExit(f"the page raised: {[e.value for e in at.exception]}")
         everything += times
         print(f"slider {key:>3}: median {statistics.median(times):6.1f} ms   max {max(times):6.1f} ms   "
+              f"(slowest moves {sorted(round(t) for t in times)[-3:]}, first {times[0]:.0f} ms) "
               f"({len(times)} moves)")
     print(f"all sliders: median {statistics.median(everything):6.1f} ms   max {max(everything):6.1f} ms")
 
