@@ -402,6 +402,7 @@ def _train_chunk(params, opt_state, learning_rate, x, pixel_divisor, labels, ord
                  valid_steps, *, spec: Spec, steps: int, ragged: bool = True, unroll: int = 1):
     """``steps`` optimizer steps from ``first_step`` of the epoch's ``order``; steps ≥ ``valid_steps`` are skipped.
 
+    ``order``/``weights`` cover whole chunks (zero-padded past the epoch).
     ``labels`` are integer classes (one-hot encoded per batch: gathering a
     few ints is much cheaper than gathering one-hot rows), ignored for
     autoencoders.  With ``ragged=False`` every chunk is full and the skipping
@@ -418,11 +419,13 @@ def _train_chunk(params, opt_state, learning_rate, x, pixel_divisor, labels, ord
     batch = spec.batch_size
     grad_fn = jax.value_and_grad(_batch_loss, has_aux=True)
 
-    def train_step(carry, i):
+    # The chunk's batches as rows, sliced once: the scan hands each step its row.
+    rows = (jax.lax.dynamic_slice_in_dim(order, first_step * batch, steps * batch).reshape(steps, batch),
+            jax.lax.dynamic_slice_in_dim(weights, first_step * batch, steps * batch).reshape(steps, batch))
+
+    def train_step(carry, step):
         params, opt_state = carry
-        start = (first_step + i) * batch
-        idx = jax.lax.dynamic_slice_in_dim(order, start, batch)
-        wb = jax.lax.dynamic_slice_in_dim(weights, start, batch)
+        _, idx, wb = step
         # Indices come from a permutation, so the bounds checks of jnp.take's default mode are waste.
         xb = x.at[idx].get(mode="promise_in_bounds").astype(jnp.float32) / pixel_divisor
         yb = xb if spec.autoencoder else jax.nn.one_hot(
@@ -431,15 +434,16 @@ def _train_chunk(params, opt_state, learning_rate, x, pixel_divisor, labels, ord
         updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), jnp.stack([loss, keras])
 
-    def skip_step(carry, i):
+    def skip_step(carry, step):
         return carry, jnp.full((2,), jnp.nan, jnp.float32)
 
-    def body(carry, i):
+    def body(carry, step):
         if not ragged:
-            return train_step(carry, i)
-        return jax.lax.cond(i < valid_steps, train_step, skip_step, carry, i)
+            return train_step(carry, step)
+        return jax.lax.cond(step[0] < valid_steps, train_step, skip_step, carry, step)
 
-    (params, opt_state), out = jax.lax.scan(body, (params, opt_state), jnp.arange(steps), unroll=unroll)
+    (params, opt_state), out = jax.lax.scan(body, (params, opt_state), (jnp.arange(steps), *rows),
+                                            unroll=unroll)
     return params, opt_state, out[:, 0], out[:, 1]
 
 
@@ -707,7 +711,7 @@ def run(config: TrainConfig, dataset: Dataset, on_progress: Callable[[Progress],
     ragged = k * c != s
     started = time.perf_counter()
     params, opt_state = init_state(config, dataset)
-    padded = s * config.batch_size
+    padded = c * k * config.batch_size  # whole chunks: the last one may run past the epoch's end
     weights = jnp.asarray(slot_weights(dataset.n_train, padded))
     learning_rate = jnp.float32(config.learning_rate)
     x, x_test, y_test = dataset.x_train, dataset.x_test, dataset.y_test
@@ -839,7 +843,7 @@ def compile_seconds(config: TrainConfig, dataset: Dataset, chunk_steps: int | No
     s = steps_per_epoch(config, dataset)
     k, c = chunk_length(config, dataset, chunk_steps, target_seconds_per_chunk)
     params, opt_state = init_state(config, dataset)
-    padded = s * config.batch_size
+    padded = c * k * config.batch_size
     order = jax.ShapeDtypeStruct((padded,), jnp.int32)
     weights = jax.ShapeDtypeStruct((padded,), jnp.float32)
     labels = jax.ShapeDtypeStruct((dataset.n_test,), jnp.int32)
