@@ -66,11 +66,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "lossviz-load-server.log"
+
+
 def start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
+    """`streamlit run app.py` on 127.0.0.1:port; its output goes to SERVER_LOG (tracebacks land there)."""
+    log = open(SERVER_LOG, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 90
     while time.time() < deadline:

@@ -13,6 +13,10 @@ import math
 import os
 from typing import Any, Callable, Sequence
 
+# Plotly finds pandas by looking in sys.modules; when a cold server's first sessions run at once, one
+# of them can meet a half-imported pandas there.  A real import here, under the import lock, before
+# any page draws a figure, rules that out (the load test caught it).
+import pandas  # noqa: F401
 import streamlit as st
 
 from lossviz import data
