@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from lossviz import losses, settings
+from lossviz import data, losses, settings
 from lossviz.config import PRESETS, TrainConfig
 
 # --------------------------------------------------------------------------
@@ -542,8 +542,8 @@ from jax.scipy.special import xlogy
 
 CONFIG = {config}
 EPSILON = 1e-7  # Keras's clipping of probabilities
-KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+KERAS_MNIST_URL = {keras_url!r}
+KERAS_MNIST_SHA256 = {keras_sha256!r}
 HIDDEN = {{"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "linear": lambda z: z}}
 
 
@@ -717,6 +717,8 @@ def export_script(config: TrainConfig, limit_train: int | None = None) -> str:
         loss_body=script_loss_body(config),
         optimizer=_SCRIPT_OPTIMIZERS[config.optimizer],
         limit_train=repr(limit_train),
+        keras_url=data.KERAS_URL,
+        keras_sha256=data.KERAS_SHA256,
     )
 
 
