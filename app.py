@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from lossviz import plots, site, ui
+from lossviz import site, ui
+from lossviz.figures import home as plots
 
 
 def home() -> None:

@@ -32,7 +32,9 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)
 
 import streamlit as st  # noqa: E402  (bare mode: no server; calls marshal and drop)
 
-from lossviz import data, lab, lab_plots, training  # noqa: E402
+from lossviz import data, lab
+from lossviz.figures import lab as lab_plots
+from lossviz.engine import training  # noqa: E402
 from lossviz.config import PRESETS  # noqa: E402
 
 REDRAW_SECONDS = 0.3  # as in pages/mnist.py

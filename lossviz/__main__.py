@@ -31,7 +31,7 @@ import time
 
 from lossviz.config import ACTIVATIONS, MAX_EPOCHS, OPTIMIZERS, PIXELS, PRESET_DESCRIPTIONS, PRESETS
 
-BENCH_HOOKS = ("lossviz.softmax_kl",)
+BENCH_HOOKS = ("lossviz.lessons.softmax_kl",)
 """Modules whose ``bench()`` dict is added to ``bench``'s report under the module's name."""
 
 
@@ -183,7 +183,8 @@ def _format_seconds(seconds: float) -> str:
 
 
 def cmd_train(args, parser) -> int:
-    from lossviz import data, training
+    from lossviz import data
+    from lossviz.engine import training
 
     config = _config_from_args(args)
     try:
@@ -336,7 +337,8 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
     """Measurements of this machine (see ``cmd_bench``)."""
     import jax
 
-    from lossviz import data, training
+    from lossviz import data
+    from lossviz.engine import training
 
     mnist = data.load_mnist()
     device = jax.devices()[0]

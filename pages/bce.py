@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from lossviz import bce, bce_plots, settings, ui
+from lossviz import settings, ui
+from lossviz.lessons import bce
+from lossviz.figures import bce as bce_plots
 
 st.title("BCE landscape")
 url = ui.UrlState("bce")

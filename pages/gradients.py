@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from lossviz import gradients, ui
-from lossviz import gradients_plots as plots
+from lossviz import ui
+from lossviz.lessons import gradients
+from lossviz.figures import gradients as plots
 
 PAGE = "gradients"
 COSTS = gradients.COSTS

@@ -7,7 +7,10 @@ import time
 import streamlit as st
 
 from lossviz import config as cfg
-from lossviz import doctor, lab, lab_plots, losses, settings, site, training, ui
+from lossviz import lab, losses, settings, site, ui
+from lossviz.lessons import doctor
+from lossviz.figures import lab as lab_plots
+from lossviz.engine import training
 
 # Live charts redraw at most this often (≥ 2× a second), so drawing stays a small share of training.
 REDRAW_SECONDS = 0.3

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from lossviz import lab, settings, ui
-from lossviz import softmax_kl as sk
-from lossviz import softmax_kl_plots as skp
+from lossviz.lessons import softmax_kl as sk
+from lossviz.figures import softmax_kl as skp
 
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -0.5, 0.5, -1.0, 1.5, 0.0, -2.0, 0.8)
 PAGE = "softmax-kl"

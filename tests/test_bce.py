@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import entr
 
-from lossviz import bce, losses
+from lossviz import losses
+from lossviz.lessons import bce
 
 EPS = losses.EPSILON
 

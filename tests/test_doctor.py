@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lossviz import doctor
+from lossviz.lessons import doctor
 from lossviz.config import PRESETS
 
 SEED = PRESETS["seed-autoencoder"]

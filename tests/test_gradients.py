@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from lossviz import gradients as g
-from lossviz import gradients_plots as gp
+from lossviz.lessons import gradients as g
+from lossviz.figures import gradients as gp
 
 RNG = np.random.default_rng(5)
 QUAD, CE = g.COSTS.index("quadratic"), g.COSTS.index("cross_entropy")

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from lossviz import lab, lab_plots, losses, training
+from lossviz import lab, losses
+from lossviz.figures import lab as lab_plots
+from lossviz.engine import training
 from lossviz.config import PRESETS
 
 MNIST_PRESETS = [name for name in PRESETS if PRESETS[name].task != "blobs"]

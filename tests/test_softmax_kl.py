@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossviz import losses, models
-from lossviz import softmax_kl as sk
-from lossviz import softmax_kl_plots as skp
+from lossviz import losses
+from lossviz.engine import models
+from lossviz.lessons import softmax_kl as sk
+from lossviz.figures import softmax_kl as skp
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

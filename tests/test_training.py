@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossviz import data, losses, models, training
+from lossviz import data, losses
+from lossviz.engine import models
+from lossviz.engine import training
 from lossviz.config import PRESETS, TrainConfig
 
 

@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lossviz import data, losses, models
+from lossviz import data, losses
+from lossviz.engine import models
 
 # --------------------------------------------------------------------------
 # Softmax explorer

@@ -778,7 +778,7 @@ def test_size(train_size: int) -> int:
 
 def classifier_report(config: TrainConfig, params, dataset, n: int = 8) -> dict:
     """Confusion matrix and the first ``n`` misclassified test digits of a trained classifier."""
-    from lossviz import training
+    from lossviz.engine import training
 
     matrix = training.confusion_matrix(config, params, dataset)
     index, true, predicted = training.misclassified(config, params, dataset, n)
@@ -801,7 +801,7 @@ def autoencoder_common_bce(config: TrainConfig, params, dataset) -> float:
     scales: a raw-pixel run's own loss (targets up to 255) cannot be compared
     with a [0, 1] run's, this can.  Uses the engine's honest BCE of the outputs.
     """
-    from lossviz import training
+    from lossviz.engine import training
 
     x = dataset.test_inputs()
     targets = x / 255.0 if config.pixels == "raw" else x

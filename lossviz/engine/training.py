@@ -83,7 +83,8 @@ import numpy as np
 import optax
 
 from lossviz import data as data_mod
-from lossviz import losses, models
+from lossviz import losses
+from lossviz.engine import models
 from lossviz.config import ACTIVATIONS, OPTIMIZERS, PIXELS, TASKS, TrainConfig
 
 TRACE_COUNTS: Counter = Counter()

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from lossviz import losses
 
-TEMPLATE = "plotly_white"
+from lossviz.figures.theme import TEMPLATE
 
 
 def bce_minimum_figure(targets=(0.0, 0.1, 0.3, 0.5, 0.8), points: int = 400) -> go.Figure:
