@@ -1,0 +1,202 @@
+"""The run service and its workers against real SQLite files: one training per identical run, attaching,
+stop by owner vs visitor, the queue cap, runs interrupted by a restart, a store lost mid-run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import event
+
+from lossviz import config as cfg
+from lossviz.runs import service as service_mod
+from lossviz.runs import workers
+from lossviz.runs.service import RunService
+from lossviz.runs.state import RunState
+from lossviz.runs.store import RunStore
+
+from conftest import ROOT
+
+SMALL = cfg.PRESETS["classifier-cce"].replace(epochs=1)
+N = 1000
+
+
+class HeldBackend:
+    """Keeps submissions instead of training them, so a test can hold a run queued and train it when it likes."""
+
+    def __init__(self):
+        self.submitted: list[tuple[str, dict, int | None]] = []
+
+    def submit(self, run_id, config, limit_train=None):
+        self.submitted.append((run_id, config, limit_train))
+
+    def shutdown(self):
+        pass
+
+
+@pytest.fixture()
+def store(tmp_path):
+    store = RunStore(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
+    yield store
+    store.close()
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_identical_submissions_cost_one_training_and_later_ones_attach(store, mnist):
+    service = RunService(store, lambda: mnist, workers=2)
+    try:
+        results = [None] * 6
+        barrier = threading.Barrier(6)
+
+        def press(i):
+            barrier.wait()
+            results[i] = service.submit(SMALL, f"student-{i}", N)
+
+        threads = [threading.Thread(target=press, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({r.run_id for r in results}) == 1
+        assert sum(not r.attached for r in results) == 1
+        run_id = results[0].run_id
+        wait_for(lambda: store.get(run_id).state == RunState.FINISHED)
+        late = service.submit(SMALL, "latecomer", N)
+        assert late.attached and late.state == RunState.FINISHED and "already trained" in late.message
+        assert service.computed == 1
+        row = store.get(run_id)
+        assert row.steps.size == int(np.ceil(N / SMALL.batch_size)) and row.steps[-1] == row.steps.size
+        assert len(row.epochs) == 1 and row.epochs[0]["test_accuracy"] > 0.5
+        assert {"params/initial", "params/final", "payload/confusion", "payload/misclassified"} <= set(
+            store.array_names(run_id))
+        assert store.get_arrays(run_id, "payload/confusion")[0].sum() == min(N, 10000)
+        assert row.receipt["run_id"] == run_id and row.receipt["seed"] == SMALL.seed and row.receipt["jax"]
+        # A different seed is a different run.
+        assert service.run_id_of(SMALL.replace(seed=1), N)[0] != run_id
+    finally:
+        service.shutdown()
+
+
+def test_attach_to_a_queued_run_gives_its_place_and_stop_by_owner_ends_it_for_everyone(store, mnist):
+    backend = HeldBackend()
+    service = RunService(store, lambda: mnist, workers=1, backend=backend)
+    first = service.submit(SMALL, "teacher", N)
+    second = service.submit(SMALL.replace(seed=7), "teacher", N)
+    joined = service.submit(SMALL.replace(seed=7), "student", N)
+    assert not first.attached and joined.attached and joined.state == RunState.QUEUED
+    assert "number 2 in line" in joined.message
+    assert len(backend.submitted) == 2
+    # A visitor's Stop leaves the run; the owner's ends it for everyone.
+    assert service.stop(second.run_id, "student") == service_mod.LEFT
+    assert store.get(second.run_id).state == RunState.QUEUED
+    assert second.run_id not in [r.run_id for r in service.session_runs("student")]
+    assert service.stop(second.run_id, "teacher") == service_mod.STOPPED
+    assert store.get(second.run_id).state == RunState.STOPPED
+    # The worker that picks up a run stopped in the queue does not train it.
+    state = workers.train_into_store(second.run_id, backend.submitted[1][1], None, N, store=store, mnist=mnist)
+    assert state == RunState.STOPPED and store.get(second.run_id).steps.size == 0
+    assert service.stop(second.run_id, "teacher") == service_mod.ALREADY_ENDED
+
+
+def test_stop_by_owner_ends_a_running_run_between_chunks(store, mnist):
+    service = RunService(store, lambda: mnist, workers=1)
+    try:
+        long_run = SMALL.replace(epochs=200, batch_size=8)
+        sub = service.submit(long_run, "owner", N)
+        wait_for(lambda: store.get(sub.run_id).steps.size > 0)
+        assert service.stop(sub.run_id, "visitor") == service_mod.LEFT
+        assert store.get(sub.run_id).state == RunState.RUNNING
+        assert service.stop(sub.run_id, "owner") == service_mod.STOPPED
+        wait_for(lambda: "Stopped at step" in store.get(sub.run_id).message, timeout=30)
+        row = store.get(sub.run_id)
+        assert row.state == RunState.STOPPED and 0 < row.steps.size < row.progress["total_steps"]
+    finally:
+        service.shutdown()
+
+
+def test_a_session_cannot_queue_more_than_the_cap(store, mnist, monkeypatch):
+    monkeypatch.setenv("LOSSVIZ_MAX_QUEUED_PER_SESSION", "2")
+    service = RunService(store, lambda: mnist, workers=1, backend=HeldBackend())
+    service.submit(SMALL.replace(seed=1), "eager", N)
+    service.submit(SMALL.replace(seed=2), "eager", N)
+    with pytest.raises(service_mod.QueueFull, match="2 runs waiting"):
+        service.submit(SMALL.replace(seed=3), "eager", N)
+    # Attaching to an existing run costs nothing and is always allowed; another session has its own cap.
+    assert service.submit(SMALL.replace(seed=1), "eager", N).attached
+    assert not service.submit(SMALL.replace(seed=3), "patient", N).attached
+
+
+def test_a_restart_marks_orphans_interrupted_and_resubmit_trains_again(store, mnist):
+    held = HeldBackend()
+    old = RunService(store, lambda: mnist, workers=1, backend=held)
+    sub = old.submit(SMALL, "owner", N)
+    store.set_state(sub.run_id, RunState.RUNNING, "Training…")
+    store.append_history(sub.run_id, [1, 2, 3], [2.3, 2.2, 2.1], [], {"step": 3, "total_steps": 32})
+    queued = old.submit(SMALL.replace(seed=5), "owner", N)
+    # The server dies; a new one starts on the same file (the heartbeat is old by then).
+    fresh = RunService(store, lambda: mnist, workers=1)
+    try:
+        assert fresh.interrupted_at_start == 2
+        row = store.get(sub.run_id)
+        assert row.state == RunState.INTERRUPTED and row.steps.tolist() == [1, 2, 3]
+        assert store.get(queued.run_id).state == RunState.INTERRUPTED
+        again = fresh.resubmit(sub.run_id, "visitor")
+        assert not again.attached
+        wait_for(lambda: store.get(sub.run_id).state == RunState.FINISHED)
+        row = store.get(sub.run_id)
+        assert row.steps.tolist() == list(range(1, 33)) and row.owner == "visitor"
+        # Pressing Train on an interrupted configuration trains it too.
+        assert not fresh.submit(SMALL.replace(seed=5), "other", N).attached
+    finally:
+        fresh.shutdown()
+
+
+def test_a_store_that_fills_up_mid_run_keeps_the_result_in_memory(store, mnist):
+    backend = HeldBackend()
+    service = RunService(store, lambda: mnist, workers=1, backend=backend)
+    sub = service.submit(SMALL.replace(epochs=2), "owner", N)
+    # A real SQLite fault: the database may not grow by one more page ("database or disk is full").
+    @event.listens_for(store._engine, "checkout")
+    def disk_full(dbapi_connection, record, proxy):
+        dbapi_connection.execute("PRAGMA max_page_count=1")
+
+    state = workers.train_into_store(sub.run_id, backend.submitted[0][1], None, N, store=store, mnist=mnist)
+    event.remove(store._engine, "checkout", disk_full)
+    assert state == RunState.FINISHED
+    row, arrays = service.view(sub.run_id)
+    assert row.state == RunState.FINISHED and "could not" in row.message and "Download it" in row.message
+    assert row.steps.size == 2 * 32 and len(row.epochs) == 2
+    assert arrays("payload/confusion")[0].sum() == N
+    assert store.get(sub.run_id).state != RunState.FINISHED  # what the store has stops at the fault
+
+
+def test_the_worker_never_imports_streamlit(tmp_path):
+    code = f"""
+import sys
+from lossviz import config, data
+from lossviz.runs.store import RunStore
+from lossviz.runs.service import RunService
+store = RunStore('sqlite:///{tmp_path / "w.sqlite3"}')
+service = RunService(store, lambda: data.load_mnist(allow_download=False), workers=1)
+sub = service.submit(config.PRESETS['classifier-cce'].replace(epochs=1), 's', 500)
+service.shutdown()
+assert store.get(sub.run_id).state.value == 'finished', store.get(sub.run_id)
+assert 'streamlit' not in sys.modules
+print('ok')
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if "DataError" in out.stderr:
+        pytest.skip("real MNIST is not installed")
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
