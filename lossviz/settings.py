@@ -6,6 +6,15 @@
 | ``LOSSVIZ_MAX_BLOBS_EPOCHS``      | 1000              | epochs of the 2-D classifier |
 | ``LOSSVIZ_MAX_CONCURRENT_TRAININGS`` | number of CPU cores | trainings running at once per server |
 | ``LOSSVIZ_MAX_GRID``              | 301               | points per axis of a plotted grid |
+| ``LOSSVIZ_MAX_STORED_RUNS``       | 1000              | runs kept in the run store; the oldest finished ones are evicted beyond it |
+| ``LOSSVIZ_MAX_QUEUED_PER_SESSION`` | 3               | runs one visitor may have waiting in the queue |
+
+Where things are stored (strings, not limits):
+
+| variable                | default                              | meaning |
+|-------------------------|--------------------------------------|---------|
+| ``LOSSVIZ_DATA_DIR``    | ``$XDG_DATA_HOME/lossviz`` (``~/.local/share/lossviz``) | folder of the default SQLite run store, created on first use |
+| ``LOSSVIZ_DATABASE_URL``| ``sqlite:///<data dir>/runs.sqlite3`` | the run store's SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pass@host/db`` |
 
 A malformed or non-positive value falls back to the default, so a typo in a
 deployment cannot take the app down.
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _positive_int(name: str, default: int) -> int:
@@ -31,6 +41,8 @@ class Limits:
     max_blobs_epochs: int
     max_concurrent_trainings: int
     max_grid: int
+    max_stored_runs: int = 1000
+    max_queued_per_session: int = 3
 
 
 def limits() -> Limits:
@@ -40,4 +52,29 @@ def limits() -> Limits:
         max_blobs_epochs=_positive_int("LOSSVIZ_MAX_BLOBS_EPOCHS", 1000),
         max_concurrent_trainings=_positive_int("LOSSVIZ_MAX_CONCURRENT_TRAININGS", os.cpu_count() or 1),
         max_grid=_positive_int("LOSSVIZ_MAX_GRID", 301),
+        max_stored_runs=_positive_int("LOSSVIZ_MAX_STORED_RUNS", 1000),
+        max_queued_per_session=_positive_int("LOSSVIZ_MAX_QUEUED_PER_SESSION", 3),
     )
+
+
+def data_dir() -> Path:
+    """The folder for lossviz's own data (the default run store); not created here.
+
+    ``LOSSVIZ_DATA_DIR`` if set, else ``$XDG_DATA_HOME/lossviz``, else
+    ``~/.local/share/lossviz`` (the XDG base-directory default).
+    """
+    explicit = os.environ.get("LOSSVIZ_DATA_DIR", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    # The XDG spec says a relative value is invalid and must be ignored.
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "lossviz"
+
+
+def database_url() -> str:
+    """The run store's SQLAlchemy URL: ``LOSSVIZ_DATABASE_URL``, or one SQLite file in :func:`data_dir`."""
+    explicit = os.environ.get("LOSSVIZ_DATABASE_URL", "").strip()
+    if explicit:
+        return explicit
+    return f"sqlite:///{data_dir() / 'runs.sqlite3'}"
