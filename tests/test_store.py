@@ -395,3 +395,13 @@ class socket_closed_port:
 
     def __exit__(self, *exc) -> None:
         self.sock.close()
+
+
+def test_a_missing_postgres_database_is_one_line_naming_it(postgres_url):
+    url = postgres_url.rsplit("/", 1)[0].replace("lossviz@", "lossviz:pw-not-shown@") + "/no_such_db"
+    with pytest.raises(StoreError) as err:
+        RunStore(url)
+    message = str(err.value)
+    assert "no_such_db" in message and "does not exist" in message and "\n" not in message
+    assert "pw-not-shown" not in message
+    database.forget(url)

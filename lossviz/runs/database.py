@@ -51,7 +51,8 @@ def _first_line(err: BaseException, secret: str | None) -> str:
     original = getattr(err, "orig", None) or err
     line = next((part.strip() for part in str(original).splitlines() if part.strip()), type(original).__name__)
     if secret:
-        line = line.replace(secret, "***")
+        # Whole words only, so a short password cannot garble the rest of the line.
+        line = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", line)
     return line
 
 
@@ -125,6 +126,8 @@ def engine_for(url: str | None, *, upgrade: bool = True) -> tuple[str, Engine]:
             if engine is None:
                 engine = _ENGINES[url] = _new_engine(url)
         if upgrade and url not in _UPGRADED:
+            with guard(url, "be reached"):
+                engine.connect().close()
             with guard(url, "be upgraded to the current schema"):
                 upgrade_schema(engine)
             _UPGRADED.add(url)
