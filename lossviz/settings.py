@@ -6,7 +6,7 @@
 | ``LOSSVIZ_MAX_BLOBS_EPOCHS``      | 1000              | epochs of the 2-D classifier |
 | ``LOSSVIZ_MAX_CONCURRENT_TRAININGS`` | number of CPU cores | trainings running at once per server |
 | ``LOSSVIZ_MAX_GRID``              | 301               | points per axis of a plotted grid |
-| ``LOSSVIZ_MAX_STORED_RUNS``       | 1000              | runs kept in the run store; the oldest finished ones are evicted beyond it |
+| ``LOSSVIZ_MAX_STORED_RUNS``       | 200               | runs kept in the run store; the oldest ended ones are evicted beyond it (a 3-epoch seed-autoencoder run is about 1.9 MB, 4.5 MB with per-epoch parameters) |
 | ``LOSSVIZ_MAX_QUEUED_PER_SESSION`` | 3               | runs one visitor may have waiting in the queue |
 
 Where things are stored (strings, not limits):
@@ -41,7 +41,7 @@ class Limits:
     max_blobs_epochs: int
     max_concurrent_trainings: int
     max_grid: int
-    max_stored_runs: int = 1000
+    max_stored_runs: int = 200
     max_queued_per_session: int = 3
 
 
@@ -52,7 +52,7 @@ def limits() -> Limits:
         max_blobs_epochs=_positive_int("LOSSVIZ_MAX_BLOBS_EPOCHS", 1000),
         max_concurrent_trainings=_positive_int("LOSSVIZ_MAX_CONCURRENT_TRAININGS", os.cpu_count() or 1),
         max_grid=_positive_int("LOSSVIZ_MAX_GRID", 301),
-        max_stored_runs=_positive_int("LOSSVIZ_MAX_STORED_RUNS", 1000),
+        max_stored_runs=_positive_int("LOSSVIZ_MAX_STORED_RUNS", 200),
         max_queued_per_session=_positive_int("LOSSVIZ_MAX_QUEUED_PER_SESSION", 3),
     )
 
