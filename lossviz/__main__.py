@@ -1,4 +1,4 @@
-"""The command line: ``python -m lossviz presets | train | bench``.
+"""The command line: ``python -m lossviz presets | train | bench | db upgrade``.
 
     python -m lossviz presets
     python -m lossviz train --preset classifier-cce --epochs 2 --json
@@ -89,7 +89,7 @@ def _loss_name(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lossviz", description="lossviz: list the presets, train one, or benchmark this machine.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{presets,train,bench}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{presets,train,bench,db}")
 
     presets = commands.add_parser("presets", help="list the training presets")
     presets.add_argument("--json", action="store_true", help="print the presets as one JSON object")
@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the measurements as one JSON object")
     bench.add_argument("--epochs", type=_positive_int, default=4,
                        help="epochs per timed run; the first is compile and warm-up (default 4)")
+    from lossviz.runs.cli import add_db_parser
+
+    add_db_parser(commands)
     return parser
 
 
@@ -474,6 +477,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_presets(args)
     if args.command == "train":
         return cmd_train(args, parser)
+    if args.command == "db":
+        from lossviz.runs.cli import run_db
+
+        return run_db(args)
     return cmd_bench(args)
 
 
