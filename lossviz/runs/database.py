@@ -95,9 +95,12 @@ def _configure_sqlite(engine: Engine) -> None:
 def _new_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        in_memory = not parsed.database or parsed.database == ":memory:"
+        if not in_memory and not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, pool_size=8, max_overflow=16, pool_timeout=30)
+        # An in-memory database (one per connection) is only good for a quick look: SQLAlchemy's default pool.
+        engine = create_engine(parsed) if in_memory else create_engine(
+            parsed, pool_size=8, max_overflow=16, pool_timeout=30)
         _configure_sqlite(engine)
         return engine
     connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S} if parsed.get_backend_name() == "postgresql" else {}
