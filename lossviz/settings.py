@@ -8,6 +8,8 @@
 | ``LOSSVIZ_MAX_GRID``              | 301               | points per axis of a plotted grid |
 | ``LOSSVIZ_MAX_STORED_RUNS``       | 200               | runs kept in the run store; the oldest ended ones are evicted beyond it (a 3-epoch seed-autoencoder run is about 1.9 MB, 4.5 MB with per-epoch parameters) |
 | ``LOSSVIZ_MAX_QUEUED_PER_SESSION`` | 3               | runs one visitor may have waiting in the queue |
+| ``LOSSVIZ_MAX_UPLOAD_ROWS``       | 5000              | rows of a CSV uploaded to the loss zoo |
+| ``LOSSVIZ_MAX_UPLOAD_CLASSES``    | 10                | classes in a CSV uploaded to the loss zoo |
 
 Where things are stored (strings, not limits):
 
@@ -15,6 +17,8 @@ Where things are stored (strings, not limits):
 |-------------------------|--------------------------------------|---------|
 | ``LOSSVIZ_DATA_DIR``    | ``$XDG_DATA_HOME/lossviz`` (``~/.local/share/lossviz``) | folder of the default SQLite run store, created on first use |
 | ``LOSSVIZ_DATABASE_URL``| ``sqlite:///<data dir>/runs.sqlite3`` | the run store's SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pass@host/db`` |
+| ``LOSSVIZ_RAY_ADDRESS`` | unset (in-process workers)           | ``local`` starts Ray on this machine; ``auto`` joins this machine's cluster; ``ray://host:10001`` a remote one |
+| ``LOSSVIZ_JAX_CACHE_DIR``| ``$XDG_CACHE_HOME/lossviz/jax`` (``~/.cache/lossviz/jax``) | JAX's persistent compilation cache, shared by the app and its workers |
 
 A malformed or non-positive value falls back to the default, so a typo in a
 deployment cannot take the app down.
@@ -43,6 +47,8 @@ class Limits:
     max_grid: int
     max_stored_runs: int = 200
     max_queued_per_session: int = 3
+    max_upload_rows: int = 5000
+    max_upload_classes: int = 10
 
 
 def limits() -> Limits:
@@ -54,6 +60,8 @@ def limits() -> Limits:
         max_grid=_positive_int("LOSSVIZ_MAX_GRID", 301),
         max_stored_runs=_positive_int("LOSSVIZ_MAX_STORED_RUNS", 200),
         max_queued_per_session=_positive_int("LOSSVIZ_MAX_QUEUED_PER_SESSION", 3),
+        max_upload_rows=_positive_int("LOSSVIZ_MAX_UPLOAD_ROWS", 5000),
+        max_upload_classes=_positive_int("LOSSVIZ_MAX_UPLOAD_CLASSES", 10),
     )
 
 
@@ -78,3 +86,18 @@ def database_url() -> str:
     if explicit:
         return explicit
     return f"sqlite:///{data_dir() / 'runs.sqlite3'}"
+
+
+def ray_address() -> str | None:
+    """``LOSSVIZ_RAY_ADDRESS``, or ``None`` for the in-process workers (the default)."""
+    return os.environ.get("LOSSVIZ_RAY_ADDRESS", "").strip() or None
+
+
+def jax_cache_dir() -> Path:
+    """JAX's persistent compilation cache: ``LOSSVIZ_JAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/lossviz/jax``."""
+    explicit = os.environ.get("LOSSVIZ_JAX_CACHE_DIR", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "lossviz" / "jax"
