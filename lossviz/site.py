@@ -36,6 +36,8 @@ PAGES = (
              "Why a saturated sigmoid learns slowly under the quadratic cost, and not under cross-entropy."),
     PageInfo("pages/mnist.py", "MNIST lab", ":material/science:", "mnist",
              "Train the confused softmax autoencoder, its fixes and two classifiers on real MNIST, live."),
+    PageInfo("pages/landscape.py", "Loss landscape", ":material/terrain:", "landscape",
+             "The loss around a trained network: the straight line from its start, a 2-D slice, the path it took."),
     PageInfo("pages/softmax-kl.py", "Softmax & KL", ":material/compare_arrows:", "softmax-kl",
              "Cross-entropy = entropy + KL divergence, KL's asymmetry, and a live 2-D classifier."),
 )

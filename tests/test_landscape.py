@@ -11,6 +11,7 @@ from lossviz.engine import models
 from lossviz.figures import landscape as figures
 from lossviz.lessons import landscape as ls
 from lossviz.lessons import landscape_runs as runs
+from lossviz.lessons.landscape_path import pca_path
 
 WIDTHS = {"autoencoder": [12, 7, 5, 12], "classifier": [12, 6, 4]}
 CONFIGS = {
@@ -69,8 +70,8 @@ def numpy_loss(config, layers, x, labels):
 
 
 def by_hand(centre, d1, d2, a, b):
-    return [(np.asarray(w) + a * np.asarray(u) + b * np.asarray(v), np.asarray(c) + a * np.asarray(p) + b * np.asarray(q))
-            for (w, c), (u, p), (v, q) in zip(centre, d1, d2)]
+    return [tuple(np.asarray(x0) + a * np.asarray(x1) + b * np.asarray(x2) for x0, x1, x2 in zip(*layer))
+            for layer in zip(centre, d1, d2)]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -157,7 +158,7 @@ def test_pca_recovers_a_trajectory_built_in_a_known_plane():
     u, v = np.linalg.qr(rng.normal(size=(size, 2)))[0].T  # orthonormal
     coefficients = np.array([[3.0, 1.0], [2.2, 1.3], [1.5, 0.6], [0.7, 0.4], [0.2, -0.1], [0.0, 0.0]])
     trajectory = [ls.from_vector(ls.flat_vector(final) + a * u + b * v, final) for a, b in coefficients]
-    path = ls.pca_path(trajectory, final)
+    path = pca_path(trajectory, final)
     assert path.explained.sum() == pytest.approx(1.0, abs=1e-9)
     assert path.explained[0] > path.explained[1] > 0
     np.testing.assert_allclose(path.residual, 0.0, atol=1e-5)
@@ -170,7 +171,7 @@ def test_pca_recovers_a_trajectory_built_in_a_known_plane():
     np.testing.assert_allclose(path.coords, coefficients @ rotation.T, atol=1e-5)
     # A point off the plane is reported as such.
     off = ls.from_vector(ls.flat_vector(final) + 0.5 * np.linalg.qr(rng.normal(size=(size, 3)))[0][:, 2], final)
-    assert ls.pca_path([*trajectory[:3], off, *trajectory[3:]], final).residual.max() > 0.05
+    assert pca_path([*trajectory[:3], off, *trajectory[3:]], final).residual.max() > 0.05
 
 
 def test_parameters_arrive_as_pairs_or_flat_lists_and_bad_ones_are_refused():
@@ -200,7 +201,8 @@ def test_surface_text_states_the_grid_the_extremes_and_the_rows_still_missing():
     axis = ls.grid_axis(1.0, 5)
     losses = np.add.outer(axis**2, axis**2) + 0.25
     text = figures.surface_alt(axis, axis, losses, "MSE", "run x")
-    assert "5 × 5" in text and "Lowest 0.25 at (0, 0)" in text and "centre (the final weights) 0.25" in text
+    assert "grid of 5 × 5 points" in text and "Lowest 0.25 at (0, 0)" in text
+    assert "centre (the final weights) 0.25" in text
     partial = losses.copy()
     partial[3:] = np.nan
     assert "3 of 5 rows computed so far" in figures.surface_alt(axis, axis, partial, "MSE", "run x")

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import plotly.graph_objects as go
 
-from lossviz.lessons.landscape import PcaPath
+from lossviz.lessons.landscape_path import PcaPath
 from lossviz.lessons.landscape_runs import LineResult
 
 BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
@@ -109,7 +109,8 @@ def line_alt(result: LineResult, unit: str, label: str) -> str:
             f"{_fmt(result.train_loss[low])} at α = {result.alphas[low]:g}. Test loss at α = 1: "
             f"{_fmt(result.test_loss[at[1.0]])}.")
     if np.any(np.isfinite(result.test_accuracy)):
-        text += f" Test accuracy {result.test_accuracy[at[0.0]]:.1%} at α = 0, {result.test_accuracy[at[1.0]]:.1%} at α = 1."
+        text += (f" Test accuracy {result.test_accuracy[at[0.0]]:.1%} at α = 0, "
+                 f"{result.test_accuracy[at[1.0]]:.1%} at α = 1.")
     return text
 
 
@@ -158,14 +159,14 @@ def surface3d_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, 
                      title: str, path: PcaPath | None = None) -> go.Figure:
     """The same loss as a 3-D surface (height = loss, colour on the shared scale)."""
     zmin, zmax = scale.limits()
-    x_title, y_title = _axis_titles(path)
+    x_title, y_title = ("PC 1", "PC 2") if path is not None else ("α", "β")
     finite = np.where(np.isfinite(losses), losses, np.nan)
     return go.Figure(
         data=[go.Surface(x=alphas, y=betas, z=finite, surfacecolor=scale.colour(losses), cmin=zmin, cmax=zmax,
                          colorscale=COLOURSCALE, colorbar=scale.colorbar(unit), name="loss",
                          hovertemplate="x = %{x:.3f}<br>y = %{y:.3f}<br>loss = %{z:.5g}<extra></extra>")],
         layout=dict(title=_title(title), margin=MARGIN, height=480,
-                    scene=dict(xaxis=dict(title=dict(text=x_title[:5])), yaxis=dict(title=dict(text=y_title[:5])),
+                    scene=dict(xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title)),
                                zaxis=dict(title=dict(text="loss")))))
 
 
@@ -175,8 +176,8 @@ def surface_alt(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, unit:
     done = int(np.sum(np.all(np.isfinite(losses), axis=1)))
     where = "the plane of the path's first two principal components" if path is not None else \
         "two filter-normalised random directions"
-    text = (f"{label}: {unit} around the final weights along {where}, a {len(alphas)} × {len(betas)} grid "
-            f"from {alphas[0]:.3g} to {alphas[-1]:.3g} across and {betas[0]:.3g} to {betas[-1]:.3g} up")
+    text = (f"{label}: {unit} around the final weights along {where}, on a grid of {len(alphas)} × {len(betas)} "
+            f"points from {alphas[0]:.3g} to {alphas[-1]:.3g} across and {betas[0]:.3g} to {betas[-1]:.3g} up")
     if done < len(betas):
         text += f", {done} of {len(betas)} rows computed so far"
     if not np.any(np.isfinite(losses)):

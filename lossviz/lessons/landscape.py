@@ -1,4 +1,4 @@
-"""Loss landscapes of a trained dense network: the straight line θ₀→θ₁, a filter-normalised 2-D slice, the PCA path.
+"""Loss landscapes of a dense network: the straight line θ₀→θ₁, a filter-normalised 2-D slice, the PCA path.
 
 Parameters are plain lists of dense layers, either ``[(W0, b0), (W1, b1), …]``
 (``engine.models``) or flat ``[W0, b0, W1, b1, …]`` (the run store), kernels
@@ -12,7 +12,7 @@ on a fixed set of images (a :class:`Probe`), for a grid of ``(α, β)``:
 * the slice (Li et al. 2018): ``θ_c = θ₁`` (final) and two Gaussian directions,
   filter-normalised (:func:`filter_normalize`);
 * the path: ``θ_c = θ₁`` and the first two principal directions of the
-  per-epoch weights (:func:`pca_path`).
+  per-epoch weights (:mod:`lossviz.lessons.landscape_path`).
 
 Speed.  All points of a block of grid rows are evaluated in one jitted call
 (``lax.map`` inside the jit: no Python loop per point).  The first layer is
@@ -26,7 +26,6 @@ one point at a time is faster; on a GPU batching pays (see :func:`default_batch_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Iterator, NamedTuple, Sequence
 
@@ -344,72 +343,19 @@ def line_alphas(points: int = LINE_POINTS) -> np.ndarray:
     return alphas
 
 
+def rows_per_call(layers: Layers, resolution: int, images: int, target_flops: float = 5e10) -> int:
+    """Grid rows per jitted call: about ``target_flops`` of work (≈ 0.3 s on a 2-core CPU), at least one row.
+
+    Small enough that rows appear a few times a second; a block of several
+    rows would pad the last one with repeated rows (a grid of 41 rows is prime).
+    """
+    per_row = flops_per_point(layers, images) * resolution
+    return int(max(1, min(resolution, target_flops // max(per_row, 1.0))))
+
+
 def flops_per_point(layers: Layers, images: int) -> float:
     """Multiply-adds × 2 of one forward pass over ``images`` (what the bench's rate is counted against)."""
     return 2.0 * images * sum(int(k.shape[0]) * int(k.shape[1]) for k, _ in layers)
-
-
-# --------------------------------------------------------------------------
-# The path: per-epoch weights on their first two principal directions
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PcaPath:
-    """Weights ``θ_t`` projected on the plane through ``θ_final`` spanned by ``directions``.
-
-    ``coords`` (T, 2): ``(θ_t − θ_final)·e_k`` for the trajectory's points in
-    order (the last is the final weights, at the origin);
-    ``explained`` (2,): the share of the variance of the trajectory's
-    differences along ``e₁`` and ``e₂``; ``residual`` (T,): the distance of
-    each point from the plane (what the picture leaves out).
-    """
-
-    coords: np.ndarray
-    explained: np.ndarray
-    residual: np.ndarray
-    directions: tuple[Layers, Layers]
-
-
-def pca_path(trajectory: Sequence[Layers], final: Layers) -> PcaPath:
-    """Li et al.'s trajectory plot: PCA of ``θ_t − θ_final`` (centred, as scikit-learn's PCA), then projection.
-
-    .. math:: M = [\\theta_t - \\theta_{\\mathrm{final}}]_t,\\quad
-              M - \\bar M = U S V^\\top,\\quad e_k = V_{:,k},\\quad
-              c_{t,k} = (\\theta_t - \\theta_{\\mathrm{final}})\\cdot e_k
-
-    Args:
-      trajectory: T ≥ 2 sets of layers (e.g. initial, then each epoch's).
-      final: the layers the plane passes through.
-    Returns:
-      :class:`PcaPath`.
-    """
-    if len(trajectory) < 2:
-        raise ValueError("a path needs at least two points")
-    final_vector = flat_vector(final)
-    deltas = np.stack([flat_vector(t) - final_vector for t in trajectory])
-    centred = deltas - deltas.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    basis = vt[:2] if vt.shape[0] >= 2 else np.vstack([vt, np.zeros_like(vt)])
-    variance = singular**2
-    total = variance.sum()
-    explained = np.zeros(2)
-    if total > 0:
-        explained[: min(2, len(variance))] = variance[:2] / total
-    coords = deltas @ basis.T
-    residual = np.linalg.norm(deltas - coords @ basis, axis=1)
-    directions = (from_vector(basis[0], final), from_vector(basis[1], final))
-    return PcaPath(coords=coords, explained=explained, residual=residual, directions=directions)
-
-
-def path_axes(coords: np.ndarray, resolution: int, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Grid axes around a projected path (and the origin), with ``margin`` of its extent on each side."""
-    axes = []
-    for k in range(2):
-        low, high = min(coords[:, k].min(), 0.0), max(coords[:, k].max(), 0.0)
-        pad = margin * (high - low) if high > low else 1.0
-        axes.append(np.linspace(low - pad, high + pad, resolution))
-    return axes[0], axes[1]
 
 
 def finite_range(*arrays: np.ndarray) -> tuple[float, float]:

@@ -15,6 +15,7 @@ import numpy as np
 from lossviz.config import PRESETS, TrainConfig
 from lossviz.engine import training
 from lossviz.lessons import landscape as ls
+from lossviz.lessons.landscape_path import PcaPath, path_axes, pca_path
 
 PAIRS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "autoencoder": (("seed-autoencoder", "as written"), ("autoencoder-sigmoid-bce", "fixed")),
@@ -24,6 +25,10 @@ PAIRS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 PAIR_TITLES = {"autoencoder": "Autoencoder: as written vs fixed", "classifier": "Classifier: MSE vs cross-entropy"}
 PAIR_TRAIN_IMAGES = 10_000
 """Training images of a pair trained on the spot (the first of MNIST's training set)."""
+PAIR_EPOCHS: int | None = None
+"""Epochs of a pair trained on the spot; ``None`` keeps each preset's."""
+IMAGE_CHOICES = (500, 1000, 2000, 5000, 10_000, 60_000)
+"""How many training images a landscape may be averaged over (60,000: all of MNIST's)."""
 VIEWS = ("line", "slice", "path")
 
 
@@ -94,11 +99,13 @@ def pair_configs(pair: str, epochs: int | None = None) -> list[tuple[TrainConfig
     return out
 
 
-def train_pair(pair: str, mnist, train_images: int = PAIR_TRAIN_IMAGES, epochs: int | None = None,
+def train_pair(pair: str, mnist, train_images: int | None = None, epochs: int | None = None,
                test_images: int = 2000) -> list[RunWeights]:
-    """Both runs of a pair, trained here on the first ``train_images`` training images."""
+    """Both runs of a pair, trained here on the first ``train_images`` training images
+    (default :data:`PAIR_TRAIN_IMAGES`, for :data:`PAIR_EPOCHS` epochs)."""
+    train_images = train_images or PAIR_TRAIN_IMAGES
     runs = []
-    for config, label in pair_configs(pair, epochs):
+    for config, label in pair_configs(pair, epochs or PAIR_EPOCHS):
         dataset = training.prepare(config, mnist, limit_train=train_images, limit_test=test_images)
         runs.append(train_weights(config, dataset, label))
     return runs
@@ -137,6 +144,13 @@ def stored_weights(store, run_id: str) -> RunWeights:
 # --------------------------------------------------------------------------
 
 
+def probes(run: RunWeights, mnist, images: int) -> tuple[ls.Probe, ls.Probe]:
+    """The first ``images`` training images the run trained on (fewer if it had fewer), and as many test images."""
+    n = min(int(images), run.train_images or IMAGE_CHOICES[-1])
+    dataset = training.prepare(run.config, mnist, limit_train=n, limit_test=n)
+    return ls.probe(dataset, n, "train"), ls.probe(dataset, n, "test")
+
+
 class LineResult(NamedTuple):
     """The straight line θ(α): losses and accuracies (NaN without classes) on train and test images."""
 
@@ -166,7 +180,7 @@ class Plane(NamedTuple):
     d2: ls.Layers
     alphas: np.ndarray
     betas: np.ndarray
-    path: ls.PcaPath | None = None
+    path: PcaPath | None = None
 
 
 def slice_plane(run: RunWeights, resolution: int, half_range: float, seed: int) -> Plane:
@@ -178,15 +192,14 @@ def slice_plane(run: RunWeights, resolution: int, half_range: float, seed: int) 
 
 def path_plane(run: RunWeights, resolution: int) -> Plane:
     """The plane of the first two principal directions of the path (initial, then each epoch's weights)."""
-    path = ls.pca_path([run.initial, *run.epochs], run.final)
-    alphas, betas = ls.path_axes(path.coords, resolution)
+    path = pca_path([run.initial, *run.epochs], run.final)
+    alphas, betas = path_axes(path.coords, resolution)
     return Plane(run.final, *path.directions, alphas, betas, path)
 
 
-def rows_per_block(run: RunWeights, resolution: int, images: int, target_flops: float = 1.5e11) -> int:
-    """Grid rows per jitted call: about ``target_flops`` of work (≈ 1 s on a 2-core CPU), at least one row."""
-    per_row = ls.flops_per_point(run.final, images) * resolution
-    return int(max(1, min(resolution, target_flops // max(per_row, 1.0))))
+def rows_per_block(run: RunWeights, resolution: int, images: int) -> int:
+    """Grid rows per jitted call (see :func:`lossviz.lessons.landscape.rows_per_call`)."""
+    return ls.rows_per_call(run.final, resolution, images)
 
 
 def cache_name(view: str, resolution: int, half_range: float, seed: int, images: int) -> str:
@@ -194,3 +207,46 @@ def cache_name(view: str, resolution: int, half_range: float, seed: int, images:
     if view == "path":
         return f"landscape/path-r{resolution}-n{images}"
     return f"landscape/slice-r{resolution}-x{half_range:g}-s{seed}-n{images}"
+
+
+class Surface(NamedTuple):
+    """A computed 2-D view: losses and accuracies (NaN without classes), (B, A), and the final weights' loss."""
+
+    losses: np.ndarray
+    accuracy: np.ndarray
+    centre_loss: float
+
+    def centre(self) -> float:
+        """The loss at the middle grid point (the final weights on a slice of odd resolution)."""
+        rows, columns = self.losses.shape
+        return float(self.losses[rows // 2, columns // 2])
+
+
+def surface_progress(run: RunWeights, plane: Plane, images: ls.Probe, resolution: int):
+    """Evaluate ``plane`` block by block; yields ``(fraction done, Surface so far)``, unfinished rows NaN."""
+    losses = np.full((len(plane.betas), len(plane.alphas)), np.nan)
+    accuracy = losses.copy()
+    centre_loss = ls.loss_at(run.config, run.final, images)[0]
+    for block in ls.surface_rows(run.config, plane.centre, plane.d1, plane.d2, plane.alphas, plane.betas, images,
+                                 rows_per_block=rows_per_block(run, resolution, images.size)):
+        end = block.start + len(block.losses)
+        losses[block.start: end], accuracy[block.start: end] = block.losses, block.accuracy
+        yield end / len(plane.betas), Surface(losses.copy(), accuracy.copy(), centre_loss)
+
+
+def line_value(result: LineResult, alpha: float, what: str = "train_loss") -> float:
+    """The line's value at ``alpha`` (0 and 1 are always on it)."""
+    return float(getattr(result, what)[int(np.flatnonzero(np.isclose(result.alphas, alpha))[0])])
+
+
+def load_surface(store, run_id: str, name: str) -> Surface | None:
+    """A surface cached in the run store under ``name``, or ``None``."""
+    arrays = store.get_arrays(run_id, name)
+    if not isinstance(arrays, dict) or not {"losses", "accuracy", "centre_loss"} <= set(arrays):
+        return None
+    return Surface(arrays["losses"], arrays["accuracy"], float(arrays["centre_loss"]))
+
+
+def save_surface(store, run_id: str, name: str, surface: Surface) -> None:
+    store.put_arrays(run_id, name, {"losses": surface.losses, "accuracy": surface.accuracy,
+                                    "centre_loss": np.asarray(surface.centre_loss)})

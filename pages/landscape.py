@@ -1,0 +1,230 @@
+"""Loss landscape: the loss around a trained network's weights, along the straight line and the path it took."""
+
+import streamlit as st
+
+from lossviz import ui
+from lossviz.figures import landscape as plots
+from lossviz.lessons import landscape as ls
+from lossviz.lessons import landscape_runs as lr
+from lossviz.runs import ids
+
+st.title("Loss landscape")
+url = ui.UrlState("landscape")
+st.markdown(
+    "A network's loss is a function of all its weights at once: about 220,000 numbers for the autoencoder. "
+    "This page looks at that function where a training run went: along the **straight line** from the "
+    "initial to the final weights, on a **2-D slice** through the final weights along two random directions "
+    "scaled to each neuron's weights (Li et al. 2018), and on the plane that best holds the **path** the "
+    "weights took, epoch by epoch."
+)
+
+
+def check_run_id(text: str) -> None:
+    if text and not ids.is_run_id(text):
+        raise ValueError("not a run id (16 lowercase hex characters, as in a lab run's link)")
+
+
+@st.cache_resource(show_spinner="Training both runs of the pair (once per server)…", max_entries=4)
+def pair_runs(pair: str, train_images: int, epochs: int | None, _mnist) -> list[lr.RunWeights]:
+    return lr.train_pair(pair, _mnist, train_images, epochs)
+
+
+@st.cache_resource(show_spinner="Opening the run store…")
+def run_store():
+    """The run store, or ``None`` where this lossviz has none."""
+    try:
+        from lossviz.runs.store import RunStore
+    except ImportError:
+        return None
+    return RunStore()
+
+
+@st.cache_resource(show_spinner="Reading the run's weights…", max_entries=8, ttl=600)
+def stored_run(run_id: str) -> lr.RunWeights:
+    store = run_store()
+    if store is None:
+        raise LookupError("this server has no run store")
+    return lr.stored_weights(store, run_id)
+
+
+@st.cache_resource(max_entries=16)
+def probes(source: str, _run: lr.RunWeights, images: int, _mnist):
+    return lr.probes(_run, _mnist, images)
+
+
+@st.cache_resource(max_entries=256)
+def computed() -> dict:
+    """Surfaces and lines already computed in this process, by run and view: a class computes each once."""
+    return {}
+
+
+def data_expander(table: dict, label: str) -> None:
+    with st.expander(f"Data: {label}"):
+        st.dataframe(table, hide_index=True, height=240)
+
+
+# --------------------------------------------------------------------------
+# Which run(s)
+# --------------------------------------------------------------------------
+mnist = ui.mnist_or_stop()
+run_id = url.text("Run id from the lab (optional)", "run", "", check=check_run_id,
+                  help="A finished lab run's id; its link `/landscape?run=<id>` opens it here.")
+runs, source = None, None
+if run_id and ids.is_run_id(run_id):
+    try:
+        runs, source = [stored_run(run_id)], run_id
+    except (LookupError, RuntimeError) as err:  # the store's errors are RuntimeErrors
+        url.note(f"Run `{run_id}` cannot be shown: {err}. Showing a pair trained here instead.")
+elif run_id:
+    st.error("That is not a run id: a run id is 16 lowercase hex characters, as in a lab run's link.",
+             icon=":material/error:")
+pair = url.select("Or a pair trained here", "pair", list(lr.PAIRS), "autoencoder", widget="segmented_control",
+                  format_func=lr.PAIR_TITLES.get, disabled=runs is not None)
+if runs is None:
+    runs = pair_runs(pair, lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS, mnist)
+    source = f"pair:{pair}:{lr.PAIR_TRAIN_IMAGES}:{lr.PAIR_EPOCHS}"
+    st.caption(f"Both runs trained here on the first {lr.PAIR_TRAIN_IMAGES:,} training images with their presets: "
+               + "; ".join(f"**{r.label}** ({r.config.output_activation} output, {lr.loss_unit(r.config)}, "
+                           f"final training loss {r.final_epoch.get('loss', float('nan')):.4g})" for r in runs))
+
+view = url.select("View", "view", list(lr.VIEWS), "slice", widget="segmented_control",
+                  format_func={"line": "1-D: the straight line", "slice": "2-D: random slice",
+                               "path": "2-D: the path taken"}.get) or "slice"
+c1, c2, c3 = st.columns(3)
+with c1:
+    images = url.select("Images the loss is averaged over", "images", list(lr.IMAGE_CHOICES), ls.DEFAULT_IMAGES,
+                        format_func=lambda n: f"{n:,}" + (" (all)" if n == lr.IMAGE_CHOICES[-1] else ""))
+with c2:
+    resolution = url.slider("Resolution (points per axis)", "res", ls.RESOLUTIONS[0], ls.RESOLUTIONS[1], 21, step=2,
+                            disabled=view == "line")
+with c3:
+    log_colour = url.toggle("Log colour scale", "log", True, disabled=view == "line",
+                            help="Colours log10(loss − lowest + ε): the basin's detail shows next to high walls.")
+c4, c5, c6 = st.columns(3)
+with c4:
+    half_range = url.slider("Range ± (in filter-normalised units)", "range", 0.1, 2.0, 1.0, step=0.1,
+                            disabled=view != "slice")
+with c5:
+    seed = url.number("Direction seed", "seed", 0, 10**6, 0, step=1, disabled=view != "slice")
+with c6:
+    shared = url.toggle("One colour scale for both runs", "shared", True, disabled=len(runs) < 2 or view == "line")
+    show_3d = url.toggle("Also as 3-D surfaces", "d3", True, disabled=view == "line")
+
+pair_images = {r.label: min(images, r.train_images or images) for r in runs}
+n_images = min(pair_images.values())
+if n_images < images:
+    url.note(f"These runs trained on {n_images:,} images; the loss is averaged over those {n_images:,}.")
+unit = lr.loss_unit(runs[0].config)
+cache = computed()
+
+# --------------------------------------------------------------------------
+# The straight line
+# --------------------------------------------------------------------------
+if view == "line":
+    st.header("The straight line from initial to final weights")
+    st.markdown("θ(α) = (1 − α)·θ₀ + α·θ₁: α = 0 is the initialisation, α = 1 the trained network; "
+                "beyond them the line goes on. A bump between 0 and 1 would be a barrier training went around.")
+    columns = st.columns(len(runs))
+    for run, column in zip(runs, columns):
+        key = (source, run.label, "line", n_images)
+        train, test = probes(source + run.label, run, n_images, mnist)
+        with st.spinner(f"Evaluating the line of {run.label}…"):
+            if key not in cache:
+                cache[key] = lr.line(run, train, test)
+        result = cache[key]
+        with column:
+            unit = lr.loss_unit(run.config)
+            st.plotly_chart(plots.line_figure(result, unit, run.label), key=f"line-{run.label}",
+                            alt=plots.line_alt(result, unit, run.label))
+            data_expander(plots.line_table(result), f"the line of {run.label}")
+            initial, final = ls.loss_at(run.config, run.initial, train)[0], ls.loss_at(run.config, run.final, train)[0]
+            st.markdown(f"On these {train.size:,} training images: loss of the initial weights **{initial:.5g}** "
+                        f"(line at α = 0: {lr.line_value(result, 0.0):.5g}); of the final "
+                        f"weights **{final:.5g}** (α = 1: {lr.line_value(result, 1.0):.5g}).")
+
+# --------------------------------------------------------------------------
+# 2-D: a random slice or the plane of the path
+# --------------------------------------------------------------------------
+else:
+    if view == "slice":
+        st.header("A 2-D slice through the final weights")
+        st.markdown("θ(α, β) = θ₁ + α·δ₁ + β·δ₂, with δ₁, δ₂ Gaussian and **filter-normalised**: each "
+                    "neuron's incoming direction is scaled to the norm of that neuron's weights, biases left alone. "
+                    "The centre (0, 0) is the trained network.")
+    else:
+        st.header("The path taken, on the plane that holds most of it")
+        st.markdown("The weights after each epoch (and the initial ones), minus the final weights, are reduced "
+                    "by PCA to their first two principal directions; the loss is drawn on that plane through the "
+                    "final weights and the path projected onto it.")
+    missing = [r.label for r in runs if view == "path" and not r.has_path]
+    if missing:
+        st.warning(f"No per-epoch weights were kept for {', '.join(missing)}: the path cannot be drawn.",
+                   icon=":material/timeline:")
+        st.stop()
+    planes = {r.label: (lr.slice_plane(r, resolution, half_range, seed) if view == "slice"
+                        else lr.path_plane(r, resolution)) for r in runs}
+    name = lr.cache_name(view, resolution, half_range, seed, n_images)
+    columns = st.columns(len(runs))
+    boxes = {r.label: column.empty() for r, column in zip(runs, columns)}
+    progress = st.progress(0.0, text="Evaluating the surfaces…")
+    for number, run in enumerate(runs):
+        key, plane = (source, run.label, name), planes[run.label]
+        if key not in cache and run.run_id:
+            cache[key] = lr.load_surface(run_store(), run.run_id, name)
+        if cache.get(key) is not None:
+            continue
+        train, _ = probes(source + run.label, run, n_images, mnist)
+        for done, surface in lr.surface_progress(run, plane, train, resolution):
+            progress.progress((number + done) / len(runs), text=f"{run.label}: {done:.0%} of the rows")
+            scale = plots.ColourScale(*ls.finite_range(surface.losses), log_colour)
+            boxes[run.label].plotly_chart(
+                plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path),
+                key=f"live-{run.label}-{done:.4f}",
+                alt=plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path))
+        cache[key] = surface
+        if run.run_id:
+            lr.save_surface(run_store(), run.run_id, name, surface)
+    progress.empty()
+    if len(runs) == 2 and shared and runs[0].config.loss != runs[1].config.loss:
+        st.caption("The two runs are scored by different losses: one colour scale compares their numbers, "
+                   "not their shapes. Switch it off to see each run's own shape.")
+    surfaces = {r.label: cache[(source, r.label, name)] for r in runs}
+    ranges = [ls.finite_range(s.losses) for s in surfaces.values()]
+    common = ls.finite_range(*[s.losses for s in surfaces.values()])
+    for (run, column), own in zip(zip(runs, columns), ranges):
+        plane, surface = planes[run.label], surfaces[run.label]
+        scale = plots.ColourScale(*(common if shared else own), log_colour)
+        unit = lr.loss_unit(run.config)
+        alt = plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path)
+        with column:
+            boxes[run.label].plotly_chart(
+                plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path),
+                key=f"contour-{run.label}", alt=alt)
+            if show_3d:
+                st.plotly_chart(plots.surface3d_figure(plane.alphas, plane.betas, surface.losses, scale, unit,
+                                                       run.label, plane.path), key=f"surface-{run.label}", alt=alt)
+            data_expander(plots.grid_table(plane.alphas, plane.betas, surface.losses, surface.accuracy),
+                          f"the surface of {run.label}")
+            text = f"Final weights' training loss on these {n_images:,} images: **{surface.centre_loss:.5g}**"
+            if view == "slice":
+                text += f" (centre of the surface: {surface.centre():.5g})"
+            st.markdown(text + ".")
+            if plane.path is not None:
+                st.markdown(f"The two components hold **{plane.path.explained[0]:.1%}** and "
+                            f"**{plane.path.explained[1]:.1%}** of the path's variance; the farthest epoch lies "
+                            f"{plane.path.residual.max():.3g} off the plane.")
+                data_expander(plots.path_table(plane.path), f"the path of {run.label}")
+
+st.header("What this picture can and cannot show")
+st.markdown(
+    f"- It is a slice: {runs[0].parameter_count:,} weights, shown along one or two directions. A valley here can "
+    "be a ridge along a direction not drawn; a random slice says nothing about the directions training used.\n"
+    "- How sharp a minimum looks depends on the length of the directions. Filter normalisation makes one unit "
+    "along them mean \"as much as each neuron's own weights\", so two networks can be compared; unnormalised, "
+    "a network with larger weights would look flatter for no reason.\n"
+    f"- Every number is the loss averaged over {n_images:,} training images (the first of the set the run trained "
+    "on); the centre of the slice and α = 1 of the line are the final weights' loss on those same images, not the "
+    "average the run reported while it trained.\n"
+    "- The path's plane holds the stated share of the path's variance: the rest of its motion is off the picture."
+)
+url.finish()
