@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +29,8 @@ from lossviz.runs.state import RunState
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# Well under the store's HEARTBEAT_STALE_SECONDS: a queued run waiting in Ray is not an orphan.
+HEARTBEAT_EVERY_SECONDS = 15.0
 LOST_WORKER_MESSAGE = ("The Ray worker training this run was lost ({reason}); its history up to the last "
                        "chunk is kept. Resubmit it to train it again.")
 
@@ -76,16 +79,19 @@ class RayBackend:
             only sensible for a ``local`` cluster sharing this machine's disk).
         on_lost: called as ``on_lost(run_id, message)`` when a task dies with its worker.
         num_cpus: CPUs of a ``local`` cluster (``None``: all of this machine's).
+        heartbeat: called with the ids of the runs Ray holds, every :data:`HEARTBEAT_EVERY_SECONDS`
+            (the store's ``heartbeat``), so no replica takes a run queued in Ray for an orphan.
     """
 
     def __init__(self, address: str, store_url: str | None, on_lost: Callable[[str, str], None],
-                 num_cpus: int | None = None):
+                 num_cpus: int | None = None, heartbeat: Callable[[list[str]], None] | None = None):
         import ray
 
         self._ray = ray
         self._started_here = address == "local"
         self._store_url = store_url
         self._on_lost = on_lost
+        self._heartbeat = heartbeat
         options = dict(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                        runtime_env={"env_vars": worker_environment(address)})
         try:
@@ -116,9 +122,17 @@ class RayBackend:
 
     def _watch(self) -> None:
         ray = self._ray
+        last_beat = 0.0
         while not self._closed:
             with self._lock:
                 refs = list(self._pending)
+                run_ids = list(self._pending.values())
+            if run_ids and time.monotonic() - last_beat > HEARTBEAT_EVERY_SECONDS and self._heartbeat:
+                last_beat = time.monotonic()
+                try:
+                    self._heartbeat(run_ids)
+                except Exception as err:  # a store that is briefly away must not stop the watcher
+                    log.warning("heartbeat failed: %s", err)
             if not refs:
                 self._wake.wait(0.5)
                 self._wake.clear()
@@ -156,3 +170,21 @@ def mark_lost(store, run_id: str, message: str) -> None:
     row = store.get(run_id)
     if row is not None and row.state.live:
         store.set_state(run_id, RunState.INTERRUPTED, message)
+
+
+def backend_from_settings(store, store_url: str | None = None) -> RayBackend | None:
+    """The backend ``LOSSVIZ_RAY_ADDRESS`` asks for: a :class:`RayBackend`, or ``None`` for the in-process pool.
+
+    Args:
+        store: the app's open ``RunStore``; runs whose Ray worker is lost are marked interrupted in it.
+        store_url: the URL workers write to (default: ``settings.database_url()``, resolved here so a
+            local Ray's workers open the same file even if their environment differs).
+
+    Raises:
+        RayUnavailable: the address is set but Ray cannot be reached (one line naming the address).
+    """
+    address = settings.ray_address()
+    if address is None:
+        return None
+    return RayBackend(address, store_url or settings.database_url(),
+                      on_lost=lambda run_id, message: mark_lost(store, run_id, message), heartbeat=store.heartbeat)
