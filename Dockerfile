@@ -1,12 +1,16 @@
 # Self-hosting lossviz:
 #   docker build -t lossviz .
 #   docker run --rm -p 8501:8501 -e LOSSVIZ_MAX_CONCURRENT_TRAININGS=2 lossviz
+# A course (PostgreSQL, a Ray head, two replicas, a sticky balancer) runs this same image: see compose.yaml.
+# PYTHONPATH lets Ray workers started by `ray start` in this image import lossviz from /app.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PORT=8501 \
+    PYTHONPATH=/app \
+    XLA_PYTHON_CLIENT_PREALLOCATE=false \
     LOSSVIZ_MAX_EPOCHS=50 \
     LOSSVIZ_MAX_BLOBS_EPOCHS=1000 \
     LOSSVIZ_MAX_GRID=301
