@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lossviz import ui
+from lossviz import settings, ui
 from lossviz.figures import landscape as plots
 from lossviz.lessons import landscape as ls
 from lossviz.lessons import landscape_runs as lr
@@ -30,21 +30,19 @@ def pair_runs(pair: str, train_images: int, epochs: int | None, _mnist) -> list[
 
 
 @st.cache_resource(show_spinner="Opening the run store…")
+def open_store(database_url: str):
+    from lossviz.runs.store import RunStore
+
+    return RunStore(database_url)
+
+
 def run_store():
-    """The run store, or ``None`` where this lossviz has none."""
-    try:
-        from lossviz.runs.store import RunStore
-    except ImportError:
-        return None
-    return RunStore()
+    return open_store(settings.database_url())
 
 
 @st.cache_resource(show_spinner="Reading the run's weights…", max_entries=8, ttl=600)
-def stored_run(run_id: str) -> lr.RunWeights:
-    store = run_store()
-    if store is None:
-        raise LookupError("this server has no run store")
-    return lr.stored_weights(store, run_id)
+def stored_run(database_url: str, run_id: str) -> lr.RunWeights:
+    return lr.stored_weights(open_store(database_url), run_id)
 
 
 @st.cache_resource(max_entries=16)
@@ -72,7 +70,7 @@ run_id = url.text("Run id from the lab (optional)", "run", "", check=check_run_i
 runs, source = None, None
 if run_id and ids.is_run_id(run_id):
     try:
-        runs, source = [stored_run(run_id)], run_id
+        runs, source = [stored_run(settings.database_url(), run_id)], run_id
     except (LookupError, RuntimeError) as err:  # the store's errors are RuntimeErrors
         url.note(f"Run `{run_id}` cannot be shown: {err}. Showing a pair trained here instead.")
 elif run_id:
@@ -80,14 +78,19 @@ elif run_id:
              icon=":material/error:")
 pair = url.select("Or a pair trained here", "pair", list(lr.PAIRS), "autoencoder", widget="segmented_control",
                   format_func=lr.PAIR_TITLES.get, disabled=runs is not None)
-if runs is None:
+if runs is not None:
+    shown = runs[0]
+    st.caption(f"Run `{shown.run_id}`: {shown.config.task}, {shown.config.output_activation} output, "
+               f"{lr.loss_unit(shown.config)}, {len(shown.epochs)} epochs kept, final training loss "
+               f"{shown.final_epoch.get('loss', float('nan')):.4g}.")
+else:
     runs = pair_runs(pair, lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS, mnist)
     source = f"pair:{pair}:{lr.PAIR_TRAIN_IMAGES}:{lr.PAIR_EPOCHS}"
     st.caption(f"Both runs trained here on the first {lr.PAIR_TRAIN_IMAGES:,} training images with their presets: "
                + "; ".join(f"**{r.label}** ({r.config.output_activation} output, {lr.loss_unit(r.config)}, "
                            f"final training loss {r.final_epoch.get('loss', float('nan')):.4g})" for r in runs))
 
-view = url.select("View", "view", list(lr.VIEWS), "slice", widget="segmented_control",
+view = url.select("View", "view", list(lr.VIEWS), "line", widget="segmented_control",
                   format_func={"line": "1-D: the straight line", "slice": "2-D: random slice",
                                "path": "2-D: the path taken"}.get) or "slice"
 c1, c2, c3 = st.columns(3)

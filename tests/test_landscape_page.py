@@ -4,6 +4,7 @@ charts that say what they show, links that restore the view, hostile links that 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from conftest import app_test, error_texts, screenshot, wait_for_app
 from test_bce_page import decode
 
 PAGE = "pages/landscape.py"
-SMALL = {"res": "11", "images": "500"}
+SMALL = {"res": "11", "images": "500", "view": "slice"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,7 +112,7 @@ def test_the_path_on_its_pca_plane_states_its_explained_variance():
 
 
 def test_hostile_link_values_get_notices_and_the_page_still_draws():
-    at = app_test(PAGE, {**SMALL, "res": "3", "range": "nan", "seed": "-4", "view": "<script>",
+    at = app_test(PAGE, {**SMALL, "res": "3", "range": "nan", "seed": "-4", "view": "<script>", "d3": "1",
                          "images": "7", "run": "../../etc/passwd", "pair": "zoo", "log": "maybe", "zz": "1"})
     assert not at.exception, [e.value for e in at.exception]
     notice = " ".join(w.value for w in at.warning)
@@ -120,13 +121,57 @@ def test_hostile_link_values_get_notices_and_the_page_still_draws():
         assert expected in notice, expected
     assert at.slider(key="landscape:res").value == 11  # clamped to the bottom of 11–61
     assert at.number_input(key="landscape:seed").value == 0
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 2  # the autoencoder pair's lines: the view fell back to its default
+
+
+@pytest.fixture(scope="module")
+def stored_run(tmp_path_factory, mnist):
+    """A classifier trained into a real SQLite run store by the service's worker function; the store's URL set."""
+    from lossviz.config import PRESETS
+    from lossviz.runs import ids, workers
+    from lossviz.runs.store import RunStore
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('store')}/runs.sqlite3"
+    store = RunStore(url)
+    plain = PRESETS["classifier-cce"].replace(epochs=2)
+    config = workers.stored_config(plain, 1000)
+    run_id = ids.run_id(plain, 1000, ids.data_sha256(mnist))
+    store.insert_queued(run_id, config, None)
+    assert workers.train_into_store(run_id, config, url, 1000, store=store, mnist=mnist).value == "finished"
+    saved = os.environ.get("LOSSVIZ_DATABASE_URL")
+    os.environ["LOSSVIZ_DATABASE_URL"] = url
+    yield store, run_id
+    if saved is None:
+        del os.environ["LOSSVIZ_DATABASE_URL"]
+    else:
+        os.environ["LOSSVIZ_DATABASE_URL"] = saved
+
+
+def test_a_stored_run_opens_by_its_link_and_its_surface_is_cached_in_the_store(stored_run):
+    from lossviz.lessons import landscape_runs as lr
+
+    store, run_id = stored_run
+    at = app_test(PAGE, {**SMALL, "run": run_id, "d3": "0"})
+    ok(at)
+    assert not at.warning, [w.value for w in at.warning]
+    (key, (spec, alt)), = charts(at).items()
+    assert key == f"contour-run {run_id}" and alt.startswith(f"run {run_id}")
+    name = lr.cache_name("slice", 11, 1.0, 0, 500)
+    assert name in store.array_names(run_id)
+    cached = lr.load_surface(store, run_id, name)
+    np.testing.assert_array_equal(cached.losses, decode(spec["data"][0]["customdata"]))
+    assert cached.centre() == pytest.approx(cached.centre_loss, rel=1e-5)
+
+    missing = app_test(PAGE, {**SMALL, "run": "0123456789abcdef"})
+    assert not missing.exception
+    assert "no run `0123456789abcdef` is stored" in " ".join(w.value for w in missing.warning)
+    assert len(missing.get("plotly_chart")) == 4  # the pair instead
 
 
 @pytest.mark.browser
 def test_browser_draws_the_classifier_pair_with_named_charts(server_url, page):
     page.set_viewport_size({"width": 1400, "height": 3000})
-    page.goto(f"{server_url}/landscape?pair=classifier&res=11&images=500")
+    page.goto(f"{server_url}/landscape?pair=classifier&res=11&images=500&view=slice")
     wait_for_app(page, timeout_ms=180_000)
     page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
     assert not error_texts(page), error_texts(page)

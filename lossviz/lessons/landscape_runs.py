@@ -124,8 +124,12 @@ def stored_weights(store, run_id: str) -> RunWeights:
     """A finished run's weights from the run store; ``LookupError`` with a readable message if it cannot be used."""
     row = store.get(run_id)
     if row is None:
-        raise LookupError(f"no run `{run_id}` in the run store")
-    config = TrainConfig.from_dict(row.config)
+        raise LookupError(f"no run `{run_id}` is stored on this server")
+    if row.state.live:
+        raise LookupError(f"run `{run_id}` is still {row.state.value}; open this link again when it has finished")
+    stored = dict(row.config)
+    train_images = stored.pop("train_size", None)  # the store keeps the training-set size beside the config
+    config = TrainConfig.from_dict(stored)
     initial, final = _stored_layers(store, run_id, "params/initial"), _stored_layers(store, run_id, "params/final")
     if initial is None or final is None:
         raise LookupError(f"run `{run_id}` is {row.state.value} and has no stored initial and final weights yet")
@@ -136,7 +140,8 @@ def stored_weights(store, run_id: str) -> RunWeights:
             break
         epochs.append(layers)
     return RunWeights(label=f"run {run_id}", config=config, initial=initial, final=final, epochs=tuple(epochs),
-                      run_id=run_id, final_epoch=dict(row.epochs[-1]) if row.epochs else {})
+                      train_images=None if train_images is None else int(train_images), run_id=run_id,
+                      final_epoch=dict(row.epochs[-1]) if row.epochs else {})
 
 
 # --------------------------------------------------------------------------
