@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from lossviz import config as cfg
 from lossviz import lab, losses, settings, site, ui
 from lossviz.lessons import doctor
 from lossviz.figures import lab as lab_plots
-from lossviz.engine import training
-
-# Live charts redraw at most this often (≥ 2× a second), so drawing stays a small share of training.
-REDRAW_SECONDS = 0.3
+from lossviz.runs import service as runs_service
+from lossviz.runs import views as run_views
+from lossviz.runs.store import StoreError
+from lossviz.ui import runs as ui_runs
 
 st.title("MNIST lab")
 st.markdown(
@@ -24,19 +22,41 @@ st.markdown(
 url = ui.UrlState("mnist")
 limits = settings.limits()
 state = st.session_state
-state.setdefault("mnist_runs", {})
-state.setdefault("mnist_pending", [])
-state.setdefault("mnist_next_id", 1)
-runs: dict[int, lab.RunRecord] = state["mnist_runs"]
+service = ui_runs.run_service()
+session = ui_runs.session_token()
 
 
-def _set_widgets(config: cfg.TrainConfig) -> None:
+def _set_widgets(config: cfg.TrainConfig, train_size: int | None = None) -> None:
     """Write a configuration into the widgets (only possible before they are drawn: callbacks)."""
     for key, value in lab.widget_values(config).items():
         state[f"mnist:{key}"] = value
-    name = lab.preset_of(config)
+    name = lab.preset_of(config) or next(  # else the preset it differs from only in epochs and seed
+        (n for n in lab.MNIST_PRESETS if cfg.PRESETS[n].replace(epochs=config.epochs, seed=config.seed) == config), None)
     if name is not None:
         state["mnist:p"] = name
+    if train_size is not None and train_size in lab.TRAIN_SIZES:
+        state["mnist:n"] = train_size
+
+
+def _show(run_id: str | None) -> None:
+    """Show ``run_id``; the address will carry it (and a link to it is not re-read as a new one)."""
+    state["mnist_shown"] = run_id
+    state["mnist_link_seen"] = run_id
+
+
+# A link to a run opens it: its configuration goes into the widgets before they are drawn.
+link = ui_runs.linked_run(url)
+if link is not None and link != state.get("mnist_link_seen"):
+    state["mnist_link_seen"] = link
+    problem = "Runs are not available on this server now." if service is None else ui_runs.link_problem(link, service)
+    if problem:
+        url.note(problem)
+        ui_runs.set_address(state.get("mnist_shown"))
+    else:
+        linked = ui_runs.view(service, link, with_arrays=False)[1]
+        _set_widgets(linked.config, linked.train_size)
+        service.follow(session, link)
+        _show(link)
 
 
 def _load_preset() -> None:
@@ -111,32 +131,53 @@ with st.container(border=True):
 
 # ---------------------------------------------------------------- train buttons
 mnist_ready = ui.mnist_or_error() is not None  # a broken data source is said here, before any Train
+can_train = mnist_ready and service is not None
 b1, b2, b3, b4 = st.columns(4)
 train_clicked = b1.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
-                          disabled=bool(config_error) or not mnist_ready)
-stop_clicked = b2.button("Stop", icon=":material/stop:", width="stretch")
-fix_pair = b3.button("As written vs fixed", icon=":material/compare:", width="stretch", disabled=not mnist_ready,
+                          disabled=bool(config_error) or not can_train)
+stop_clicked = b2.button("Stop", icon=":material/stop:", width="stretch",
+                         help="Ends a run you started, for everyone watching it; leaves a run you joined.")
+fix_pair = b3.button("As written vs fixed", icon=":material/compare:", width="stretch", disabled=not can_train,
                      help="seed-autoencoder, then autoencoder-sigmoid-bce: same seed, epochs and images.")
-loss_pair = b4.button("MSE vs CE", icon=":material/compare:", width="stretch", disabled=not mnist_ready,
+loss_pair = b4.button("MSE vs CE", icon=":material/compare:", width="stretch", disabled=not can_train,
                       help="classifier-mse, then classifier-cce: same seed, epochs and images.")
-for earlier in runs.values():
-    earlier.settle()  # a run the previous script run was training ends as that run is interrupted
-if stop_clicked:
-    state["mnist_pending"] = []
-if train_clicked:
-    state["mnist_pending"] = [(config, train_size, None)]
-if fix_pair or loss_pair:
-    pair = lab.pair_configs("fix" if fix_pair else "mse-ce", int(seed), int(epochs))
-    state["mnist_pending"] = [(c, train_size, "pair") for c in pair]
-    state["mnist_pair"] = []
+notice_box = st.container()
 
 
-# ---------------------------------------------------------------- data (cached per process)
-@st.cache_resource(max_entries=3, show_spinner="Putting MNIST on the device…")
-def dataset_for(task: str, pixels: str, n: int, _mnist) -> training.Dataset:
-    like = cfg.PRESETS["autoencoder-sigmoid-bce" if task == "autoencoder" else "classifier-cce"]
-    return training.prepare(like.replace(pixels=pixels), mnist=_mnist, limit_train=n,
-                            limit_test=lab.test_size(n))
+def submit(configs: list[cfg.TrainConfig]) -> list[str]:
+    """Submit each configuration (or attach to its existing run); says what happened; returns the run ids."""
+    submitted = []
+    for c in configs:
+        try:
+            sub = service.submit(c, session, train_size)
+        except runs_service.QueueFull as err:
+            notice_box.warning(str(err), icon=":material/front_hand:")
+            break
+        except StoreError as err:
+            notice_box.error(f"**The run could not be stored.** {err}", icon=":material/database_off:")
+            break
+        submitted.append(sub.run_id)
+        if sub.attached:
+            notice_box.info(sub.message, icon=":material/group:")
+    if submitted:
+        _show(submitted[-1])
+    return submitted
+
+
+if train_clicked and service is not None:
+    submit([config])
+if (fix_pair or loss_pair) and service is not None:
+    pair = submit(lab.pair_configs("fix" if fix_pair else "mse-ce", int(seed), int(epochs)))
+    if len(pair) == 2:
+        state["mnist_compare"] = pair
+if stop_clicked and service is not None and state.get("mnist_shown"):
+    outcome = service.stop(state["mnist_shown"], session)
+    if outcome == runs_service.LEFT:
+        notice_box.info("You left this run; it keeps training for the session that started it.",
+                        icon=":material/logout:")
+        _show(None)
+    elif outcome == runs_service.STOPPED:
+        notice_box.info("Stopped for everyone watching it: you started this run.", icon=":material/stop_circle:")
 
 
 @st.cache_data(show_spinner=False)
@@ -157,28 +198,20 @@ with v1:
 with v2:
     rescale = url.toggle("Rescale each reconstruction to its maximum", "rs", False)
 
-starting = None
-if state["mnist_pending"]:
-    c, n, group = state["mnist_pending"].pop(0)
-    run_id = state["mnist_next_id"]
-    state["mnist_next_id"] = run_id + 1
-    starting = lab.RunRecord(run_id=run_id, config=c, train_size=n)
-    runs[run_id] = starting
-    if group == "pair":
-        state.setdefault("mnist_pair", []).append(run_id)
-    else:  # a new run joins the overlay, which keeps the latest few
-        state["mnist_compare"] = [i for i in state.get("mnist_compare", []) if i in runs][-3:] + [run_id]
-    state["mnist_show"] = run_id
-
-if runs:
-    ids = sorted(runs, reverse=True)
-    if state.get("mnist_show") not in runs:
-        state["mnist_show"] = ids[0]
-    shown_id = st.selectbox("Run shown", ids, key="mnist_show", format_func=lambda i: runs[i].label)
+session_rows = service.session_runs(session) if service is not None else []
+labels = {row.run_id: ui_runs.label_of(row) for row in session_rows}
+if state.get("mnist_shown") not in labels:
+    state["mnist_shown"] = next(iter(labels), None)
+if labels:
+    shown_id = st.selectbox("Run shown", list(labels), key="mnist_shown", format_func=labels.get)
+    state["mnist_link_seen"] = shown_id
+    ui_runs.live_list(session_rows, shown_id)
 else:
     shown_id = None
     st.info("No run yet: press **Train**. A run of all 60,000 images takes about a second per epoch on a "
-            "free 2-core server; choose fewer training images for a quicker look.", icon=":material/info:")
+            "free 2-core server; choose fewer training images for a quicker look. Runs train on the server: "
+            "change controls, visit other pages or reload while they do.", icon=":material/info:")
+ui_runs.set_address(shown_id)
 
 status_box = st.empty()
 progress_box = st.empty()
@@ -195,22 +228,26 @@ def loss_label(c: cfg.TrainConfig) -> str:
     return f"{lab.short_loss(c.loss)} (nats)" if lab.short_loss(c.loss) in ("BCE", "CCE", "KL") else lab.short_loss(c.loss)
 
 
-draws = [0]
+def draw(record: lab.RunRecord, version: int) -> None:
+    """Fill every placeholder from ``record``; stable keys make each chart update in place, never remount.
 
-
-def draw(record: lab.RunRecord, live: bool, epoch_charts: bool = True) -> None:
-    """Redraw the placeholders from ``record``; between chunks and once at the end.
-
-    The per-epoch charts and digits change only when an epoch ends, so chunk
-    redraws skip them (``epoch_charts=False``): half the drawing cost.
+    A watching fragment calls this on every poll (a fragment run clears what it does not draw again), so each
+    figure is built once per stored version and view options, for every session watching the run.
     """
     c = record.config
+    options = (record.run_id, version, smoothing, log_axis, rescale)
+
+    def figure(kind: str, build):
+        return ui_runs.shared((kind, *options), build)
+
     floor = floor_of(record)
     if record.total_steps:
-        eta = "" if record.done else f" · ETA {record.eta_seconds:,.0f} s"
+        eta = "" if record.done or record.eta_seconds != record.eta_seconds else f" · ETA {record.eta_seconds:,.0f} s"
         progress_box.progress(record.fraction_done, text=(
             f"step {len(record.steps):,} / {record.total_steps:,} · epoch "
             f"{record.epochs_done:.2f} / {c.epochs} · {record.samples_per_second:,.0f} samples/s{eta}"))
+    else:
+        progress_box.caption("Waiting for the first chunk of steps…")
     smoothed = record.smoothed_loss(smoothing)
     with metrics_box.container(horizontal=True):
         st.metric("Status", record.status)
@@ -224,27 +261,32 @@ def draw(record: lab.RunRecord, live: bool, epoch_charts: bool = True) -> None:
         if last["test_loss"] is not None:
             st.metric("Test loss", f"{last['test_loss']:.4f}")
         st.metric("Seconds", f"{record.seconds:.1f}")
-    draws[0] += 1
-    key = f"{record.run_id}-live-{draws[0]}" if live else f"{record.run_id}-done"
-    step_chart.plotly_chart(lab_plots.step_loss_figure(
-        record.steps, record.step_losses, smoothing, log_axis, floor, loss_label(c)),
+    key = record.run_id
+    step_chart.plotly_chart(figure("steps", lambda: lab_plots.step_loss_figure(
+        record.steps, record.step_losses, smoothing, log_axis, floor, loss_label(c))),
         width="stretch", key=f"steps-{key}")
-    if not epoch_charts:
-        return
     keras_shown = bool(record.epochs) and record.epochs[-1].get("keras_reported_loss") is not None
     if record.epochs:
-        epoch_chart.plotly_chart(lab_plots.epoch_loss_figure(record.epochs, loss_label(c), keras_shown, log_axis),
-                                 width="stretch", key=f"epochs-{key}")
+        epoch_chart.plotly_chart(figure("epochs", lambda: lab_plots.epoch_loss_figure(
+            record.epochs, loss_label(c), keras_shown, log_axis)), width="stretch", key=f"epochs-{key}")
     else:
         epoch_chart.caption("Per-epoch train and test loss appear after the first epoch.")
     if c.task == "classifier":
         if record.epochs:
-            side_chart.plotly_chart(lab_plots.accuracy_figure(record.epochs), width="stretch",
-                                    key=f"acc-{key}")
+            side_chart.plotly_chart(figure("accuracy", lambda: lab_plots.accuracy_figure(record.epochs)),
+                                    width="stretch", key=f"acc-{key}")
+        else:
+            side_chart.empty()
     elif record.reconstructions is not None and record.originals is not None:
-        side_chart.plotly_chart(lab_plots.reconstruction_figure(
-            record.originals, record.reconstructions, rescale, len(record.epochs)),
+        side_chart.plotly_chart(figure("digits", lambda: lab_plots.reconstruction_figure(
+            record.originals, record.reconstructions, rescale, len(record.epochs))),
             width="stretch", key=f"rec-{key}")
+    else:
+        side_chart.empty()
+    if not keras_shown:
+        keras_box.empty()
+    if record.confusion is None:
+        extra_box.empty()
     if keras_shown:
         last = record.epochs[-1]
         keras_box.info(
@@ -252,100 +294,58 @@ def draw(record: lab.RunRecord, live: bool, epoch_charts: bool = True) -> None:
             f"for the same model: {last['keras_reported_loss']:.4f}.** Keras caches the output layer's "
             "pre-softmax logits and feeds them to binary cross-entropy as if the output were a sigmoid, "
             "so its number describes a model this one is not.", icon=":material/balance:")
+    if record.confusion is not None:
+        with extra_box.container():
+            left, right = st.columns([1, 1.4])
+            left.plotly_chart(lab_plots.confusion_figure(record.confusion), width="stretch", key=f"confusion-{key}")
+            if record.misclassified:
+                m = record.misclassified[0]
+                right.plotly_chart(lab_plots.misclassified_figure(m["images"], m["true"], m["predicted"]),
+                                   width="stretch", key=f"wrong-{key}")
 
 
-def draw_classifier_end(record: lab.RunRecord) -> None:
-    if record.confusion is None:
-        return
-    with extra_box.container():
-        left, right = st.columns([1, 1.4])
-        left.plotly_chart(lab_plots.confusion_figure(record.confusion), width="stretch",
-                          key=f"confusion-{record.run_id}")
-        if record.misclassified:
-            m = record.misclassified[0]
-            right.plotly_chart(lab_plots.misclassified_figure(m["images"], m["true"], m["predicted"]),
-                               width="stretch", key=f"wrong-{record.run_id}")
-
-
-def train(record: lab.RunRecord) -> None:
-    """Run ``record``'s configuration in a training slot, redrawing between chunks."""
-    mnist = ui.mnist_or_stop()
-    dataset = dataset_for(record.config.task, record.config.pixels, record.train_size, mnist)
-    if dataset.reconstruction_inputs is not None:
-        record.originals = dataset.reconstruction_inputs
-    last_draw = [0.0]
-
-    def on_wait(ahead: int) -> None:
-        record.status = "queued"
-        status_box.info(
-            f"**Queued.** All {lab.SLOTS.capacity} training slots of this server are busy"
-            f"{f' and {ahead} visitor(s) are ahead of you' if ahead else ''}; your run starts when one frees.",
-            icon=":material/hourglass_top:")
-
-    epoch_ended = [False]
-
-    def on_progress(event) -> None:
-        record.observe(event)
-        epoch_ended[0] = epoch_ended[0] or event.kind == "epoch"
-        now = time.perf_counter()
-        # Short epochs (a classifier's take ~0.1 s) end faster than it is worth redrawing.
-        if now - last_draw[0] >= REDRAW_SECONDS:
-            last_draw[0] = now
-            draw(record, live=True, epoch_charts=epoch_ended[0])
-            epoch_ended[0] = False
-
+def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
+    """Draw the run as stored now: in the full script run, or from the polling fragment."""
     try:
-        with lab.SLOTS.slot(on_wait=on_wait):
-            record.status = "running"
-            record.started_at = time.time()
-            status_box.info(f"Training **{record.label}** on {record.train_size:,} images… "
-                            "press **Stop** to end it between chunks (changing any control ends it too).", icon=":material/play_circle:")
-            result = training.run(record.config, dataset, on_progress=on_progress)
-        record.finish(result)
-        if record.config.task == "autoencoder" and result.epochs:
-            record.common_bce = lab.autoencoder_common_bce(record.config, result.params, dataset)
-        if record.config.task == "classifier" and result.epochs:
-            report = lab.classifier_report(record.config, result.params, dataset)
-            record.confusion = report["confusion"]
-            record.misclassified = [report]
-    finally:
-        record.interrupt()  # no-op unless Stop, another control or a closed tab cut the run short
+        found = ui_runs.view(service, run_id)
+    except StoreError as err:  # a row that does not parse is reported here, not raised
+        status_box.error(f"**This run cannot be shown.** {err}", icon=":material/database_off:")
+        return None
+    if found is None:
+        status_box.warning(f"Run `{run_id}` is no longer stored.", icon=":material/delete:")
+        return None
+    row, record = found
+    ui_runs.show_status(status_box, row, service, session)
+    draw(record, row.version)
+    if fragment and not row.state.live and not full:
+        st.rerun()  # the run ended: the whole page draws it once more, without polling
+    return found
 
 
-def show_status(record: lab.RunRecord) -> None:
-    if record.status == "diverged":
-        status_box.warning(f"**The run diverged.** {record.message}", icon=":material/warning:")
-    elif record.status == "stopped":
-        status_box.info(f"**Stopped.** {record.message}", icon=":material/stop_circle:")
-    elif record.status == "finished":
-        status_box.success(f"**Finished.** {record.message}", icon=":material/check_circle:")
-    else:
-        status_box.info(f"{record.status}: {record.message}")
-
-
-if starting is not None:
-    train(starting)
-    if state["mnist_pending"]:
-        st.rerun()
-    if state.get("mnist_pair"):
-        state["mnist_compare"] = list(state["mnist_pair"])
-        state["mnist_pair"] = []
+shown = None
 if shown_id is not None:
-    shown = runs[shown_id]
-    show_status(shown)
-    draw(shown, live=False)
-    if shown.config.task == "classifier":
-        draw_classifier_end(shown)
+    try:
+        shown = ui_runs.view(service, shown_id)
+    except StoreError:
+        shown = None  # redraw says why
+    if shown is not None and shown[0].state.live:  # the watching fragment draws it, at once and on every change
+        ui_runs.watch(shown_id, lambda full: redraw(shown_id, full, fragment=True))
+    else:
+        shown = redraw(shown_id, True, fragment=False)
+if shown is not None:
+    shown_row, shown_record = shown
+    ui_runs.run_footer(shown_row)
 
 # ---------------------------------------------------------------- compare
 st.header("Compare", divider="gray")
+runs = ui_runs.records(service, session_rows)
 if len(runs) < 1:
     st.caption("Every run of this session is kept here; train two or press a one-click comparison.")
 else:
     if "mnist_compare" not in state:
-        state["mnist_compare"] = sorted(runs)[-2:]
+        state["mnist_compare"] = list(runs)[:2]
     state["mnist_compare"] = [i for i in state["mnist_compare"] if i in runs]
-    chosen = st.multiselect("Runs to overlay", sorted(runs), key="mnist_compare",
+    chosen = st.multiselect("Runs to overlay", list(runs), key="mnist_compare",
                             format_func=lambda i: runs[i].label)
     metric = url.select("Overlay", "cmp", tuple(lab.OVERLAY_METRICS), "smoothed training loss per step")
     selected = [runs[i] for i in chosen]
@@ -364,16 +364,17 @@ else:
 
 # ---------------------------------------------------------------- take it away
 st.header("Take it away", divider="gray")
-if shown_id is not None:
-    shown = runs[shown_id]
+if shown is not None:
     d1, d2, d3 = st.columns(3)
-    d1.download_button("History per epoch (CSV)", lab.history_csv(shown), f"lossviz-run{shown.run_id}-epochs.csv",
+    name = f"lossviz-run-{shown_record.run_id}"
+    d1.download_button("History per epoch (CSV)", lab.history_csv(shown_record), f"{name}-epochs.csv",
                        "text/csv", icon=":material/download:", width="stretch")
-    d2.download_button("Loss per step (CSV)", lab.steps_csv(shown), f"lossviz-run{shown.run_id}-steps.csv",
+    d2.download_button("Loss per step (CSV)", lab.steps_csv(shown_record), f"{name}-steps.csv",
                        "text/csv", icon=":material/download:", width="stretch")
-    d3.download_button("Whole run (JSON)", lab.history_json(shown), f"lossviz-run{shown.run_id}.json",
-                       "application/json", icon=":material/download:", width="stretch")
-    st.caption(f"Downloads are for the run shown above: {shown.label}.")
+    d3.download_button("Whole run with its receipt (JSON)", run_views.run_json(shown_record, shown_row.receipt),
+                       f"{name}.json", "application/json", icon=":material/download:", width="stretch")
+    st.caption(f"Downloads are for the run shown above: {shown_record.label}"
+               f"{' (as far as it has trained)' if shown_row.state.live else ''}.")
 script = lab.export_script(config, None if train_size == 60000 else train_size)
 st.download_button("Export as script", script, lab.script_filename(config), "text/x-python",
                    icon=":material/terminal:", disabled=bool(config_error),

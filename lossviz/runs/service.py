@@ -85,6 +85,11 @@ class RunService:
             runs.remove(run_id)
         runs.append(run_id)
 
+    def follow(self, session: str, run_id: str) -> None:
+        """List ``run_id`` among the session's runs (a visitor who opened its link)."""
+        with self._lock:
+            self._remember(session, run_id)
+
     def session_runs(self, session: str) -> list:
         """The rows of the runs this session submitted or attached to, newest first (unparsable rows skipped)."""
         from lossviz.runs.store import StoreError
