@@ -18,7 +18,8 @@ import plotly.graph_objects as go
 from lossviz.lessons.landscape_path import PcaPath
 from lossviz.lessons.landscape_runs import LineResult
 
-BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
+BLUE, VERMILLION, GREEN, PURPLE = "#0072B2", "#D55E00", "#009E73", "#CC79A7"
+"""Okabe–Ito colours with at least 3:1 contrast on white (their orange and sky blue have 2.3)."""
 COLOURSCALE = "Viridis"
 MARGIN = dict(l=10, r=10, t=60, b=10)
 
@@ -75,7 +76,7 @@ def line_figure(result: LineResult, unit: str, label: str) -> go.Figure:
         go.Scatter(x=result.alphas, y=result.train_loss, name="train loss", mode="lines+markers",
                    line=dict(color=BLUE, width=3), marker=dict(symbol="circle", size=5)),
         go.Scatter(x=result.alphas, y=result.test_loss, name="test loss", mode="lines+markers",
-                   line=dict(color=ORANGE, width=3, dash="dash"), marker=dict(symbol="square", size=5)),
+                   line=dict(color=VERMILLION, width=3, dash="dash"), marker=dict(symbol="square", size=5)),
     ]
     layout = dict(title=_title(f"{label}: the straight line from initial (α = 0) to final (α = 1) weights"),
                   margin=MARGIN, height=460 if classes else 380, hovermode="x unified",
@@ -93,7 +94,7 @@ def line_figure(result: LineResult, unit: str, label: str) -> go.Figure:
                        xaxis="x2", yaxis="y2", line=dict(color=GREEN, width=2),
                        marker=dict(symbol="diamond", size=5)),
             go.Scatter(x=result.alphas, y=result.test_accuracy, name="test accuracy", mode="lines+markers",
-                       xaxis="x2", yaxis="y2", line=dict(color=VERMILLION, width=2, dash="dot"),
+                       xaxis="x2", yaxis="y2", line=dict(color=PURPLE, width=2, dash="dot"),
                        marker=dict(symbol="x", size=5)),
         ]
     return go.Figure(data=data, layout=dict(layout, shapes=shapes))
@@ -143,11 +144,13 @@ def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, sc
                        contours=dict(coloring="heatmap", showlines=True), line=dict(width=0.5, color="white"),
                        hovertemplate="x = %{x:.3f}<br>y = %{y:.3f}<br>loss = %{customdata:.5g}<extra></extra>")]
     if path is not None:
-        epochs = [f"{t}" for t in range(len(path.coords))]
-        data.append(go.Scatter(x=path.coords[:, 0], y=path.coords[:, 1], mode="lines+markers+text",
-                               text=epochs, textposition="top center", name="path (epoch 0 = initial)",
-                               line=dict(color=VERMILLION, width=3), marker=dict(symbol="circle", size=9),
-                               textfont=dict(color="white")))
+        count = len(path.coords)
+        symbols = ["diamond"] + ["circle"] * (count - 1)
+        data.append(go.Scatter(x=path.coords[:, 0], y=path.coords[:, 1], mode="lines+markers",
+                               name="path (◆ initial, then each epoch)", text=[f"epoch {t}" for t in range(count)],
+                               hovertemplate="%{text}<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
+                               line=dict(color=VERMILLION, width=3),
+                               marker=dict(symbol=symbols, size=10, line=dict(color="white", width=1.5))))
     data.append(go.Scatter(x=[0.0], y=[0.0], mode="markers", name="final weights",
                            marker=dict(symbol="x", size=13, color="white", line=dict(color="black", width=2))))
     return go.Figure(data=data, layout=dict(
