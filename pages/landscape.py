@@ -1,5 +1,8 @@
 """Loss landscape: the loss around a trained network's weights, along the straight line and the path it took."""
 
+import dataclasses
+import time
+
 import streamlit as st
 
 from lossviz import settings, ui
@@ -27,6 +30,39 @@ def check_run_id(text: str) -> None:
 @st.cache_resource(show_spinner="Training both runs of the pair (once per server)…", max_entries=4)
 def pair_runs(pair: str, train_images: int, epochs: int | None, _mnist) -> list[lr.RunWeights]:
     return lr.train_pair(pair, _mnist, train_images, epochs)
+
+
+def pair_through_service(pair: str) -> list[lr.RunWeights] | None:
+    """The pair trained by the run service (once for everyone, kept in the store); ``None`` if it cannot be."""
+    from lossviz.ui import runs as ui_runs
+
+    service = ui_runs.run_service()
+    if service is None:
+        return None
+    try:
+        submitted = [(service.submit(config, ui_runs.session_token(), limit_train=lr.PAIR_TRAIN_IMAGES).run_id,
+                      label) for config, label in lr.pair_configs(pair, lr.PAIR_EPOCHS)]
+        bar = st.progress(0.0, text="Training the pair in the run store (once for every visitor)…")
+        deadline = time.monotonic() + lr.PAIR_WAIT_SECONDS
+        while True:
+            ended, fraction, failed = lr.pair_progress([service.store.get(run_id) for run_id, _ in submitted])
+            if ended or time.monotonic() > deadline:
+                break
+            bar.progress(fraction, text=f"Training the pair in the run store: {fraction:.0%}")
+            time.sleep(0.5)
+        bar.empty()
+        if not ended:
+            st.info("The pair is still training (the server is busy). Open this page again in a minute.",
+                    icon=":material/hourglass:")
+            return []
+        if failed:
+            url.note("The pair did not finish in the run store (" + "; ".join(failed) + "); trained here instead.")
+            return None
+        return [dataclasses.replace(stored_run(settings.database_url(), run_id), label=label)
+                for run_id, label in submitted]
+    except (RuntimeError, LookupError) as err:  # a full queue and the store's errors are RuntimeErrors
+        url.note(f"The run service could not train the pair ({err}); it is trained here instead.")
+        return None
 
 
 @st.cache_resource(show_spinner="Opening the run store…")
@@ -80,15 +116,22 @@ pair = url.select("Or a pair trained here", "pair", list(lr.PAIRS), "autoencoder
                   format_func=lr.PAIR_TITLES.get, disabled=runs is not None)
 if runs is not None:
     shown = runs[0]
-    st.caption(f"Run `{shown.run_id}`: {shown.config.task}, {shown.config.output_activation} output, "
-               f"{lr.loss_unit(shown.config)}, {len(shown.epochs)} epochs kept, final training loss "
-               f"{shown.final_epoch.get('loss', float('nan')):.4g}.")
+    st.caption(f"Run `{shown.run_id}` ([open it in the lab](/mnist?run={shown.run_id})): {shown.config.task}, "
+               f"{shown.config.output_activation} output, {lr.loss_unit(shown.config)}, {len(shown.epochs)} epochs "
+               f"kept, its last epoch's training loss {shown.reported_loss:.4g}.")
 else:
-    runs = pair_runs(pair, lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS, mnist)
-    source = f"pair:{pair}:{lr.PAIR_TRAIN_IMAGES}:{lr.PAIR_EPOCHS}"
-    st.caption(f"Both runs trained here on the first {lr.PAIR_TRAIN_IMAGES:,} training images with their presets: "
+    runs = pair_through_service(pair)
+    if runs is None:
+        runs = pair_runs(pair, lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS, mnist)
+    source = ":".join(["pair", pair, str(lr.PAIR_TRAIN_IMAGES), str(lr.PAIR_EPOCHS)] + [r.run_id or "" for r in runs])
+    if not runs:  # still training in the run store: the page said so
+        url.finish()
+        st.stop()
+    st.caption(f"Both runs trained on the first {lr.PAIR_TRAIN_IMAGES:,} training images with their presets: "
                + "; ".join(f"**{r.label}** ({r.config.output_activation} output, {lr.loss_unit(r.config)}, "
-                           f"final training loss {r.final_epoch.get('loss', float('nan')):.4g})" for r in runs))
+                           f"last epoch's training loss {r.reported_loss:.4g}"
+                           + (f", [open it in the lab](/mnist?run={r.run_id})" if r.run_id else "") + ")"
+                           for r in runs))
 
 view = url.select("View", "view", list(lr.VIEWS), "line", widget="segmented_control",
                   format_func={"line": "1-D: the straight line", "slice": "2-D: random slice",
@@ -117,7 +160,6 @@ pair_images = {r.label: min(images, r.train_images or images) for r in runs}
 n_images = min(pair_images.values())
 if n_images < images:
     url.note(f"These runs trained on {n_images:,} images; the loss is averaged over those {n_images:,}.")
-unit = lr.loss_unit(runs[0].config)
 cache = computed()
 
 # --------------------------------------------------------------------------
@@ -163,40 +205,49 @@ else:
     if missing:
         st.warning(f"No per-epoch weights were kept for {', '.join(missing)}: the path cannot be drawn.",
                    icon=":material/timeline:")
-        st.stop()
-    planes = {r.label: (lr.slice_plane(r, resolution, half_range, seed) if view == "slice"
-                        else lr.path_plane(r, resolution)) for r in runs}
+    planes = {} if missing else {r.label: (lr.slice_plane(r, resolution, half_range, seed) if view == "slice"
+                                           else lr.path_plane(r, resolution)) for r in runs}
     name = lr.cache_name(view, resolution, half_range, seed, n_images)
+    keys = {r.label: (source, r.label, name) for r in runs}
+    for run in runs:
+        if planes and keys[run.label] not in cache and run.run_id:
+            cache[keys[run.label]] = lr.load_surface(run_store(), run.run_id, name)
+    todo = [r for r in runs if planes and cache.get(keys[r.label]) is None]
+    seconds = lr.estimated_seconds(todo, resolution, n_images)
+    if todo and seconds > lr.SECONDS_WITHOUT_ASKING and not st.button(
+            f"Compute {len(todo)} surface{'s' * (len(todo) > 1)} (about {seconds:.0f} s on this server)",
+            key="landscape:compute", type="primary"):
+        st.info(f"{resolution} × {resolution} points on {n_images:,} images takes about {seconds:.0f} s here; "
+                "fewer images or a lower resolution is quicker.", icon=":material/hourglass:")
+        planes = {}
     columns = st.columns(len(runs))
     boxes = {r.label: column.empty() for r, column in zip(runs, columns)}
-    progress = st.progress(0.0, text="Evaluating the surfaces…")
-    for number, run in enumerate(runs):
-        key, plane = (source, run.label, name), planes[run.label]
-        if key not in cache and run.run_id:
-            cache[key] = lr.load_surface(run_store(), run.run_id, name)
-        if cache.get(key) is not None:
-            continue
+    progress = st.progress(0.0, text="Evaluating the surfaces…") if planes and todo else None
+    for number, run in enumerate(todo if planes else []):
+        plane = planes[run.label]
         train, _ = probes(source + run.label, run, n_images, mnist)
         for done, surface in lr.surface_progress(run, plane, train, resolution):
-            progress.progress((number + done) / len(runs), text=f"{run.label}: {done:.0%} of the rows")
-            scale = plots.ColourScale(*ls.finite_range(surface.losses), log_colour)
+            progress.progress((number + done) / len(todo), text=f"{run.label}: {done:.0%} of the rows")
+            scale, unit = plots.ColourScale(*ls.finite_range(surface.losses), log_colour), lr.loss_unit(run.config)
             boxes[run.label].plotly_chart(
                 plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path),
                 key=f"live-{run.label}-{done:.4f}",
                 alt=plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path))
-        cache[key] = surface
+        cache[keys[run.label]] = surface
+        while len(cache) > 256:  # oldest first: a dict keeps insertion order
+            cache.pop(next(iter(cache)))
         if run.run_id:
             lr.save_surface(run_store(), run.run_id, name, surface)
-    progress.empty()
-    if len(runs) == 2 and shared and runs[0].config.loss != runs[1].config.loss:
+    if progress is not None:
+        progress.empty()
+    if planes and len(runs) == 2 and shared and runs[0].config.loss != runs[1].config.loss:
         st.caption("The two runs are scored by different losses: one colour scale compares their numbers, "
                    "not their shapes. Switch it off to see each run's own shape.")
-    surfaces = {r.label: cache[(source, r.label, name)] for r in runs}
-    ranges = [ls.finite_range(s.losses) for s in surfaces.values()]
-    common = ls.finite_range(*[s.losses for s in surfaces.values()])
-    for (run, column), own in zip(zip(runs, columns), ranges):
+    surfaces = {r.label: cache[keys[r.label]] for r in runs} if planes else {}
+    common = ls.finite_range(*[s.losses for s in surfaces.values()]) if surfaces else None
+    for run, column in zip(runs, columns) if surfaces else ():
         plane, surface = planes[run.label], surfaces[run.label]
-        scale = plots.ColourScale(*(common if shared else own), log_colour)
+        scale = plots.ColourScale(*(common if shared else ls.finite_range(surface.losses)), log_colour)
         unit = lr.loss_unit(run.config)
         alt = plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path)
         with column:

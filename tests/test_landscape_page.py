@@ -17,14 +17,20 @@ SMALL = {"res": "11", "images": "500", "view": "slice"}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def small_pairs():
-    """Pairs trained on 1,000 images for 2 epochs: the page's lessons, in seconds."""
+def small_pairs(tmp_path_factory):
+    """Pairs trained on 1,000 images for 2 epochs (the page's lessons, in seconds), in one run store for
+    the module: the run service trains each pair once for all these tests."""
     from lossviz.lessons import landscape_runs as lr
 
-    saved = lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS
+    saved = lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS, os.environ.get("LOSSVIZ_DATABASE_URL")
     lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS = 1000, 2
-    yield
-    lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS = saved
+    os.environ["LOSSVIZ_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('store')}/runs.sqlite3"
+    yield os.environ["LOSSVIZ_DATABASE_URL"]
+    lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS = saved[:2]
+    if saved[2] is None:
+        del os.environ["LOSSVIZ_DATABASE_URL"]
+    else:
+        os.environ["LOSSVIZ_DATABASE_URL"] = saved[2]
 
 
 def ok(at) -> None:
@@ -63,6 +69,7 @@ def test_a_pair_side_by_side_on_one_colour_scale_with_honest_centres():
         centre = float(line.split("centre of the surface: ")[1].rstrip(").").rstrip(")"))
         assert centre == pytest.approx(final, rel=1e-5)
     assert body.count("Final weights' training loss on these 500 images") == 2
+    assert "open it in the lab](/mnist?run=" in at.caption[0].value  # trained once, in the run store
     assert len(at.expander) >= 2 and all(e.label.startswith("Data") for e in at.expander)
     assert len(at.dataframe) >= 2
 
@@ -111,6 +118,14 @@ def test_the_path_on_its_pca_plane_states_its_explained_variance():
     assert "explain" in alt and "PC 1" in spec["layout"]["xaxis"]["title"]["text"]
 
 
+def test_a_long_surface_waits_for_a_click_with_its_estimate():
+    at = app_test(PAGE, {"view": "slice", "res": "61", "images": "1000"})
+    ok(at)
+    assert not at.get("plotly_chart")
+    button = at.button(key="landscape:compute")
+    assert button.label.startswith("Compute 2 surfaces (about ") and "61 × 61 points on 1,000 images" in at.info[0].value
+
+
 def test_hostile_link_values_get_notices_and_the_page_still_draws():
     at = app_test(PAGE, {**SMALL, "res": "3", "range": "nan", "seed": "-4", "view": "<script>", "d3": "1",
                          "images": "7", "run": "../../etc/passwd", "pair": "zoo", "log": "maybe", "zz": "1"})
@@ -125,26 +140,20 @@ def test_hostile_link_values_get_notices_and_the_page_still_draws():
 
 
 @pytest.fixture(scope="module")
-def stored_run(tmp_path_factory, mnist):
-    """A classifier trained into a real SQLite run store by the service's worker function; the store's URL set."""
+def stored_run(small_pairs, mnist):
+    """A classifier trained into the module's real SQLite run store by the service's worker function."""
     from lossviz.config import PRESETS
     from lossviz.runs import ids, workers
     from lossviz.runs.store import RunStore
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('store')}/runs.sqlite3"
+    url = small_pairs
     store = RunStore(url)
-    plain = PRESETS["classifier-cce"].replace(epochs=2)
+    plain = PRESETS["classifier-cce"].replace(epochs=3)
     config = workers.stored_config(plain, 1000)
     run_id = ids.run_id(plain, 1000, ids.data_sha256(mnist))
     store.insert_queued(run_id, config, None)
     assert workers.train_into_store(run_id, config, url, 1000, store=store, mnist=mnist).value == "finished"
-    saved = os.environ.get("LOSSVIZ_DATABASE_URL")
-    os.environ["LOSSVIZ_DATABASE_URL"] = url
-    yield store, run_id
-    if saved is None:
-        del os.environ["LOSSVIZ_DATABASE_URL"]
-    else:
-        os.environ["LOSSVIZ_DATABASE_URL"] = saved
+    return store, run_id
 
 
 def test_a_stored_run_opens_by_its_link_and_its_surface_is_cached_in_the_store(stored_run):

@@ -10,6 +10,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from lossviz.config import PRESETS, TrainConfig
@@ -48,6 +49,12 @@ class RunWeights:
     @property
     def has_path(self) -> bool:
         return len(self.epochs) >= 1
+
+    @property
+    def reported_loss(self) -> float:
+        """The run's own last-epoch training loss (averaged while it trained), NaN if unknown."""
+        value = self.final_epoch.get("train_loss", self.final_epoch.get("loss"))
+        return float("nan") if value is None else float(value)
 
     @property
     def parameter_count(self) -> int:
@@ -255,3 +262,32 @@ def load_surface(store, run_id: str, name: str) -> Surface | None:
 def save_surface(store, run_id: str, name: str, surface: Surface) -> None:
     store.put_arrays(run_id, name, {"losses": surface.losses, "accuracy": surface.accuracy,
                                     "centre_loss": np.asarray(surface.centre_loss)})
+
+
+SECONDS_WITHOUT_ASKING = 20.0
+"""Surfaces estimated to take longer wait for a click (a visitor may not want 60,000 images at 61 × 61)."""
+
+
+def estimated_seconds(runs: list[RunWeights], resolution: int, images: int) -> float:
+    """A rough time for the runs' surfaces: their forward FLOPs at 150 GFLOP/s on CPU (measured ≈ 100–270
+    effective on 2 cores) or 5 TFLOP/s on an accelerator."""
+    rate = 1.5e11 if jax.default_backend() == "cpu" else 5e12
+    return sum(ls.flops_per_point(r.final, images) for r in runs) * resolution**2 / rate
+
+
+PAIR_WAIT_SECONDS = 300.0
+"""How long the page waits for a pair trained by the run service before asking the visitor to come back."""
+
+
+def pair_progress(rows) -> tuple[bool, float, list[str]]:
+    """``(all ended, fraction of the pair's steps done, messages of runs that did not finish)`` from store rows."""
+    ended = all(row is not None and not row.state.live for row in rows)
+    fractions = []
+    for row in rows:
+        progress = (row.progress or {}) if row is not None else {}
+        total = progress.get("total_steps") or 0
+        fractions.append(1.0 if row is not None and not row.state.live else
+                         (progress.get("step", 0) / total if total else 0.0))
+    failed = [f"{row.run_id}: {row.state.value}. {row.message}".strip() for row in rows
+              if row is not None and not row.state.live and row.state.value != "finished"]
+    return ended, float(np.mean(fractions)) if fractions else 1.0, failed
