@@ -165,7 +165,8 @@ def submit(configs: list[cfg.TrainConfig]) -> list[str]:
 
 
 if train_clicked and service is not None:
-    submit([config])
+    for new in submit([config]):  # a new run joins the overlay, which keeps the latest few
+        state["mnist_compare"] = [i for i in state.get("mnist_compare", []) if i != new][-3:] + [new]
 if (fix_pair or loss_pair) and service is not None:
     pair = submit(lab.pair_configs("fix" if fix_pair else "mse-ce", int(seed), int(epochs)))
     if len(pair) == 2:

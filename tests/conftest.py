@@ -59,16 +59,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def run_store_of_its_own(tmp_path_factory, monkeypatch):
+    """A fresh run store for every test that did not choose one: runs are content-addressed, so a run one
+    test trained must not be found finished by another, and the visitor's own store stays untouched."""
+    if not os.environ.get("LOSSVIZ_DATABASE_URL"):
+        monkeypatch.setenv("LOSSVIZ_DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('store') / 'runs.sqlite3'}")
+
+
 @pytest.fixture(scope="session")
-def server_url():
-    """`streamlit run app.py` on a free 127.0.0.1 port, for the whole session."""
+def server_url(tmp_path_factory):
+    """`streamlit run app.py` on a free 127.0.0.1 port (and a run store of its own), for the whole session."""
     port = _free_port()
+    store = f"sqlite:///{tmp_path_factory.mktemp('server-store') / 'runs.sqlite3'}"
     log = open(ROOT / "tests" / ".streamlit-server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LOSSVIZ_DATABASE_URL": store},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90

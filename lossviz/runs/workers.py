@@ -81,14 +81,14 @@ _DATASETS_LOCK = threading.Lock()
 
 def _dataset(config: TrainConfig, mnist, train_size: int | None):
     """The device-resident dataset for ``config``'s task and pixels, at most three shapes kept."""
-    from lossviz.engine import training
+    from lossviz import engine
     from lossviz.lab import test_size
 
     n = train_size or len(mnist[0][0])
     key = (config.task, config.pixels, n, id(mnist))
     with _DATASETS_LOCK:  # one thread prepares a shape; the others wait and share it
         if key not in _DATASETS:
-            _DATASETS[key] = (mnist, training.prepare(config, mnist=mnist, limit_train=n, limit_test=test_size(n)))
+            _DATASETS[key] = (mnist, engine.prepare(config, mnist=mnist, limit_train=n, limit_test=test_size(n)))
             while len(_DATASETS) > 3:
                 _DATASETS.popitem(last=False)
         _DATASETS.move_to_end(key)
@@ -214,13 +214,13 @@ class _Progress:
 
 
 def _run_engine(config, dataset, progress: _Progress):
-    """``training.run`` asking for per-epoch parameters when this engine offers them."""
-    from lossviz.engine import training
+    """``engine.run`` asking for per-epoch parameters when this engine offers them."""
+    from lossviz import engine
 
     options = {}
-    if "keep_epoch_params" in inspect.signature(training.run).parameters:
+    if "keep_epoch_params" in inspect.signature(engine.run).parameters:
         options["keep_epoch_params"] = True
-    return training.run(config, dataset, on_progress=progress, should_stop=progress.should_stop, **options)
+    return engine.run(config, dataset, on_progress=progress, should_stop=progress.should_stop, **options)
 
 
 def train_into_store(run_id: str, config: dict, store_url: str | None, limit_train: int | None, *,
@@ -264,8 +264,8 @@ def train_into_store(run_id: str, config: dict, store_url: str | None, limit_tra
         result = _run_engine(train_config, dataset, progress)
         initial = getattr(result, "initial_params", None)
         if initial is None:
-            from lossviz.engine import training
-            initial = training.init_state(train_config, dataset)[0]
+            from lossviz import engine
+            initial = engine.init_state(train_config, dataset)[0]
         writer.put_arrays("params/initial", _leaves(initial))
         writer.put_arrays("params/final", _leaves(result.params))
         for number, params in enumerate(getattr(result, "epoch_params", None) or [], start=1):
@@ -284,6 +284,10 @@ def train_into_store(run_id: str, config: dict, store_url: str | None, limit_tra
             writer.put_arrays("payload/misclassified", {
                 "images": np.asarray(report["images"], np.float32), "true": np.asarray(report["true"], np.int64),
                 "predicted": np.asarray(report["predicted"], np.int64)})
+        sent = sum(part.size for part in progress.all_steps + progress.steps)
+        if result.steps.size > sent:  # a diverged run's last finite steps come without a chunk event
+            progress.steps.append(np.asarray(result.steps[sent:], np.int64))
+            progress.losses.append(np.asarray(result.step_losses[sent:], np.float32))
         progress.flush(**extra)
         state = RunState.from_engine(result.status)
         message = result.message
