@@ -40,6 +40,8 @@ PAGES = (
              "The loss around a trained network: the straight line from its start, a 2-D slice, the path it took."),
     PageInfo("pages/softmax-kl.py", "Softmax & KL", ":material/compare_arrows:", "softmax-kl",
              "Cross-entropy = entropy + KL divergence, KL's asymmetry, and a live 2-D classifier."),
+    PageInfo("pages/losses.py", "Loss zoo", ":material/pets:", "losses",
+             "Every optax loss against the margin or the residual, its gradient, and what it does to a fit."),
 )
 
 
