@@ -1,4 +1,4 @@
-"""How much the MNIST lab's live redraws cost: samples/s of training.run headless vs with the page's callback.
+"""How much the MNIST lab's live redraws cost: samples/s of engine.run headless vs with the page's callback.
 
     .venv/bin/python benchmarks/lab_live.py [--preset NAME] [--epochs N] [--repeats N] [--json]
 
@@ -34,7 +34,7 @@ import streamlit as st  # noqa: E402  (bare mode: no server; calls marshal and d
 
 from lossviz import data, lab
 from lossviz.figures import lab as lab_plots
-from lossviz.engine import training  # noqa: E402
+from lossviz import engine  # noqa: E402
 from lossviz.config import PRESETS  # noqa: E402
 
 REDRAW_SECONDS = 0.3  # as in pages/mnist.py
@@ -97,17 +97,17 @@ def main(argv=None) -> int:
 
     config = PRESETS[args.preset].replace(epochs=args.epochs)
     mnist = data.load_mnist()
-    dataset = training.prepare(config, mnist)
+    dataset = engine.prepare(config, mnist)
     floor = lab.bce_floor_of_images(mnist[0][0]) if config.task == "autoencoder" else None
-    training.run(config.replace(epochs=1), dataset)  # compile once, outside the measurement
+    engine.run(config.replace(epochs=1), dataset)  # compile once, outside the measurement
 
     headless, live, first_point, callback_share, redraw_rate = [], [], [], [], []
     for _ in range(args.repeats):
-        headless.append(steady_rate(training.run(config, dataset)))
+        headless.append(steady_rate(engine.run(config, dataset)))
         record = lab.RunRecord(run_id=1, config=config, train_size=dataset.n_train)
         record.originals = dataset.reconstruction_inputs
         callback = live_callback(record, floor, args.every_chunk)
-        result = training.run(config, dataset, on_progress=callback)
+        result = engine.run(config, dataset, on_progress=callback)
         live.append(steady_rate(result))
         first_point.append(result.first_progress_seconds)
         callback_share.append(callback.seconds / result.seconds)

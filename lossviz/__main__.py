@@ -187,15 +187,15 @@ def _format_seconds(seconds: float) -> str:
 
 def cmd_train(args, parser) -> int:
     from lossviz import data
-    from lossviz.engine import training
+    from lossviz import engine
 
     config = _config_from_args(args)
     try:
-        training.check_config(config)
+        engine.check_config(config)
     except ValueError as err:
         parser.error(str(err))
     try:
-        dataset = training.prepare(config, limit_train=args.limit_train, limit_test=args.limit_test)
+        dataset = engine.prepare(config, limit_train=args.limit_train, limit_test=args.limit_test)
     except data.DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -204,7 +204,7 @@ def cmd_train(args, parser) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     is_tty = sys.stderr.isatty()
 
-    def on_progress(p: training.Progress) -> None:
+    def on_progress(p: engine.Progress) -> None:
         if p.kind == "epoch":
             entry = p.record
             if args.json:
@@ -219,7 +219,7 @@ def cmd_train(args, parser) -> int:
             print(("\r" + line) if is_tty else line, end="" if is_tty else "\n", file=sys.stderr, flush=True)
 
     try:
-        result = training.run(config, dataset, on_progress=on_progress, should_stop=lambda: bool(interrupted),
+        result = engine.run(config, dataset, on_progress=on_progress, should_stop=lambda: bool(interrupted),
                               chunk_steps=args.chunk_steps)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -341,7 +341,7 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
     import jax
 
     from lossviz import data
-    from lossviz.engine import training
+    from lossviz import engine
 
     mnist = data.load_mnist()
     device = jax.devices()[0]
@@ -359,10 +359,10 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
     for name, config in PRESETS.items():
         key = (config.task, config.pixels if config.task != "blobs" else "unit")
         if key not in datasets:
-            datasets[key] = training.prepare(config, mnist)
+            datasets[key] = engine.prepare(config, mnist)
         jax.clear_caches()
         log(f"compiling {name}")
-        parts = training.compile_seconds(config, datasets[key])
+        parts = engine.compile_seconds(config, datasets[key])
         report["compile_seconds"][name] = {
             "before_first_step": round(parts["init"] + parts["chunk"], 3),
             "evaluate": round(parts["evaluate"], 3)}
@@ -373,7 +373,7 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
         jax.clear_caches()
         log(f"training {name} for {epochs} epochs")
         marks: list = []
-        result = training.run(config, dataset, on_progress=_epoch_clock(marks))
+        result = engine.run(config, dataset, on_progress=_epoch_clock(marks))
         seconds, sps = _steady(result)
         cpu = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
         report["training"][name] = {
@@ -395,7 +395,7 @@ def bench_report(epochs: int = 3, log=lambda msg: None) -> dict:
             log(f"callback overhead: {name}, callback {mode}")
             spent: list = []
             callback = _timed_callback(_page_like_callback(), spent) if mode == "every_chunk" else None
-            result = training.run(config, dataset, on_progress=callback)
+            result = engine.run(config, dataset, on_progress=callback)
             best[mode] = min(best[mode], _steady(result, best=True)[0])
             if spent:
                 share.append(sum(spent) / result.seconds)

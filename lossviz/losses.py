@@ -21,6 +21,7 @@ Look a loss up the Keras way::
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jax
@@ -279,6 +280,65 @@ def kl_divergence_from_logits(y_true: Array, logits: Array) -> Array:
     """
     y = jnp.asarray(y_true)
     return jnp.sum(xlogy(y, y) - y * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+
+
+# --------------------------------------------------------------------------
+# A softmax output scored with BCE: the honest number and the one Keras 3 prints
+# --------------------------------------------------------------------------
+
+
+def softmax_bce(y_true: Array, logits: Array, epsilon: float | None = EPSILON) -> Array:
+    r"""Keras's clipped BCE of ``p = softmax(logits)``, mean over the last axis.
+
+    .. math:: \frac1n\sum_i -y_i\log\hat p_i - (1-y_i)\log(1-\hat p_i),\quad
+              \hat p = \mathrm{clip}(\mathrm{softmax}(z), \epsilon, 1-\epsilon)
+
+    Computed from ``log_softmax`` clipped to ``[log ε, log(1-ε)]``, the same
+    value as clipping ``p`` (log is monotone) without taking the log of an
+    underflowed probability.  Targets outside [0, 1] (raw pixels) are legal
+    and make the loss unbounded below: that is the confused original's
+    lesson, not something to fix.
+
+    Args:
+      y_true: targets ``y``, shape ``(..., n)``.
+      logits: ``z``, shape ``(..., n)``; the softmax runs over the last axis.
+      epsilon: Keras's clipping; ``None`` clips nothing (the exact BCE of the softmax).
+
+    Returns:
+      One loss per example, shape ``(...)``.
+
+    >>> softmax_bce(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 0.0]]))
+    Array([0.6931472], dtype=float32)
+    """
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    if epsilon is not None:
+        log_p = jnp.clip(log_p, math.log(epsilon), math.log1p(-epsilon))
+    log_not_p = jnp.log1p(-jnp.exp(log_p))
+    return jnp.mean(-y_true * log_p - (1.0 - y_true) * log_not_p, axis=-1)
+
+
+def keras_reported_bce(y_true: Array, logits: Array) -> Array:
+    r"""What Keras 3 reports as BCE for a softmax (or sigmoid) output layer, per example.
+
+    Keras caches the output layer's logits and its ``binary_crossentropy``
+    silently uses them as *sigmoid* logits, whatever the layer's activation:
+
+    .. math:: \frac1n\sum_i \max(z_i,0) - z_i y_i + \log(1+e^{-|z_i|})
+
+    For a softmax output this does not describe the outputs the model makes
+    (compare :func:`softmax_bce`).
+
+    Args:
+      y_true: targets ``y``, shape ``(..., n)``.
+      logits: the output layer's pre-activations ``z``, shape ``(..., n)``.
+
+    Returns:
+      One number per example, shape ``(...)``.
+
+    >>> keras_reported_bce(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 0.0]]))
+    Array([0.6931472], dtype=float32)
+    """
+    return binary_crossentropy_from_logits(y_true, logits)
 
 
 _PROBABILITY_LOSSES: dict[str, Loss] = {

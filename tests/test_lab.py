@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT
 from lossviz import lab, losses
 from lossviz.figures import lab as lab_plots
-from lossviz.engine import training
+from lossviz import engine
 from lossviz.config import PRESETS
 
 MNIST_PRESETS = [name for name in PRESETS if PRESETS[name].task != "blobs"]
@@ -58,9 +58,9 @@ def test_bce_floor_equals_the_mean_binary_entropy_of_the_pixels(mnist):
 
 
 def tiny_run(mnist, config, n=200, **kwargs):
-    dataset = training.prepare(config, mnist, limit_train=n, limit_test=n)
+    dataset = engine.prepare(config, mnist, limit_train=n, limit_test=n)
     record = lab.RunRecord(run_id=1, config=config, train_size=n)
-    result = training.run(config, dataset, on_progress=record.observe, chunk_steps=2, **kwargs)
+    result = engine.run(config, dataset, on_progress=record.observe, chunk_steps=2, **kwargs)
     return record, result, dataset
 
 
@@ -96,7 +96,7 @@ def test_common_bce_scores_any_autoencoder_against_pixels_in_unit_interval(mnist
     config = PRESETS["seed-autoencoder"].replace(hidden=(16,), epochs=1, batch_size=50)
     record, result, dataset = tiny_run(mnist, config)
     got = lab.autoencoder_common_bce(config, result.params, dataset)
-    outputs = training.predict(config, result.params, dataset.test_inputs())
+    outputs = engine.predict(config, result.params, dataset.test_inputs())
     direct = float(np.mean(losses.binary_crossentropy(np.asarray(dataset.test_inputs()) / 255.0, outputs)))
     assert got == pytest.approx(direct, rel=1e-4)
     record.finish(result)
@@ -110,7 +110,7 @@ class Interrupt(BaseException):
 
 def test_an_interrupted_run_keeps_its_history_and_says_stopped(mnist):
     config = PRESETS["autoencoder-sigmoid-bce"].replace(hidden=(16,), epochs=3, batch_size=50)
-    dataset = training.prepare(config, mnist, limit_train=200, limit_test=50)
+    dataset = engine.prepare(config, mnist, limit_train=200, limit_test=50)
     record = lab.RunRecord(run_id=2, config=config, train_size=200)
 
     def on_progress(event):
@@ -119,7 +119,7 @@ def test_an_interrupted_run_keeps_its_history_and_says_stopped(mnist):
             raise Interrupt()
 
     with pytest.raises(Interrupt):
-        training.run(config, dataset, on_progress=on_progress, chunk_steps=2)
+        engine.run(config, dataset, on_progress=on_progress, chunk_steps=2)
     record.interrupt()
     assert record.status == "stopped" and len(record.steps) == 6
     assert "step 6 of 12" in record.message and "epoch 1.50 of 3" in record.message
@@ -175,8 +175,8 @@ def test_exported_script_runs_one_tiny_epoch_and_reproduces_the_engine(tmp_path,
     assert lines[-1]["status"] == "finished"
     epoch = lines[0]
     assert epoch["epoch"] == 1
-    dataset = training.prepare(config.replace(epochs=1), mnist, limit_train=200, limit_test=100)
-    result = training.run(config.replace(epochs=1), dataset)
+    dataset = engine.prepare(config.replace(epochs=1), mnist, limit_train=200, limit_test=100)
+    result = engine.run(config.replace(epochs=1), dataset)
     assert epoch["loss"] == pytest.approx(result.epochs[0]["loss"], rel=1e-4)
     assert epoch["test_loss"] == pytest.approx(result.epochs[0]["test_loss"], rel=1e-4)
     if config.task == "classifier":

@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lossviz.config import TrainConfig
-from lossviz.engine import models, training
+from lossviz import engine
+from lossviz.engine import models
 
 Layers = list[tuple[jax.Array, jax.Array]]
 
@@ -178,7 +179,7 @@ class Probe(NamedTuple):
         return int(self.x.shape[0])
 
 
-def probe(dataset: training.Dataset, images: int | None = DEFAULT_IMAGES, split: str = "train") -> Probe:
+def probe(dataset: engine.Dataset, images: int | None = DEFAULT_IMAGES, split: str = "train") -> Probe:
     """The first ``images`` examples of ``dataset``'s train or test split (all of them for ``None``)."""
     stored = dataset.x_train if split == "train" else dataset.x_test
     n = stored.shape[0] if images is None else min(int(images), stored.shape[0])
@@ -195,14 +196,14 @@ def probe(dataset: training.Dataset, images: int | None = DEFAULT_IMAGES, split:
 # --------------------------------------------------------------------------
 
 
-def _metrics(logits, targets, labels, spec: training.Spec):
-    loss = jnp.mean(training.output_loss(spec, logits, targets))
+def _metrics(logits, targets, labels, spec: engine.Spec):
+    loss = jnp.mean(engine.output_loss(spec, logits, targets))
     if labels is None:
         return loss, jnp.float32(jnp.nan)
     return loss, jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
 
-def _after_first(z, rest: Layers, spec: training.Spec):
+def _after_first(z, rest: Layers, spec: engine.Spec):
     """Logits from the first layer's pre-activation ``z`` and the remaining layers."""
     if not rest:
         return z
@@ -218,9 +219,9 @@ def _first_layer(x, base: Layers, d1: Layers, d2: Layers):
 
 @partial(jax.jit, static_argnames=("spec", "batch_size"))
 def _points_linear_first(z0, z1, z2, rest, rest1, rest2, coords, targets, labels, *,
-                         spec: training.Spec, batch_size: int | None):
+                         spec: engine.Spec, batch_size: int | None):
     """Loss and accuracy at each ``coords[i] = (α, β)``, the first layer from its precomputed terms."""
-    training.TRACE_COUNTS["landscape"] += 1
+    engine.TRACE_COUNTS["landscape"] += 1
 
     def point(ab):
         a, b = ab[0], ab[1]
@@ -232,7 +233,7 @@ def _points_linear_first(z0, z1, z2, rest, rest1, rest2, coords, targets, labels
 
 
 @partial(jax.jit, static_argnames=("spec", "batch_size"))
-def _points_direct(base, d1, d2, coords, x, targets, labels, *, spec: training.Spec, batch_size: int | None):
+def _points_direct(base, d1, d2, coords, x, targets, labels, *, spec: engine.Spec, batch_size: int | None):
     """The same numbers with every layer's weights built per point (the reference for the trick)."""
 
     def point(ab):
@@ -276,7 +277,7 @@ def surface_rows(config: TrainConfig, centre: Layers, d1: Layers, d2: Layers, al
     Yields:
       :class:`Block`: ``losses`` and ``accuracy`` of shape (rows, A); accuracy is NaN without classes.
     """
-    spec = training.spec_of(config)
+    spec = engine.spec_of(config)
     if batch_size == -1:
         batch_size = default_batch_size()
     alphas, betas = np.asarray(alphas, np.float32), np.asarray(betas, np.float32)
@@ -321,7 +322,7 @@ def loss_at(config: TrainConfig, params, images: Probe) -> tuple[float, float]:
     """``(loss, accuracy)`` of one set of weights: the number the centre of a surface must equal."""
     layers = as_layers(params)
     return tuple(float(v) for v in _single(layers, images.x, images.targets, images.labels,
-                                           spec=training.spec_of(config)))
+                                           spec=engine.spec_of(config)))
 
 
 @partial(jax.jit, static_argnames=("spec",))

@@ -16,7 +16,7 @@ import numpy as np
 
 from lossviz import data
 from lossviz.config import PRESETS
-from lossviz.engine import training
+from lossviz import engine
 from lossviz.lessons import landscape as ls
 
 RESOLUTION, IMAGES = 41, 2000
@@ -53,9 +53,9 @@ def bench(mnist=None, resolution: int = RESOLUTION, images: int = IMAGES, compar
     less work for the same numbers, so its rate is an *effective* one.
     """
     config = PRESETS["seed-autoencoder"]
-    dataset = training.prepare(config, mnist if mnist is not None else data.load_mnist(),
+    dataset = engine.prepare(config, mnist if mnist is not None else data.load_mnist(),
                                limit_train=images, limit_test=8)
-    centre = ls.as_layers(training.init_state(config, dataset)[0])
+    centre = ls.as_layers(engine.init_state(config, dataset)[0])
     d1, d2 = ls.random_directions(centre, seed=0)
     probe = ls.probe(dataset, images)
     axis = ls.grid_axis(1.0, resolution)

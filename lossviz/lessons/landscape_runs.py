@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from lossviz.config import PRESETS, TrainConfig
-from lossviz.engine import training
+from lossviz import engine
 from lossviz.lessons import landscape as ls
 from lossviz.lessons.landscape_path import PcaPath, path_axes, pca_path
 
@@ -65,7 +65,7 @@ def loss_unit(config: TrainConfig) -> str:
     """The loss's name and unit for a colour bar or an axis."""
     name = {"binary_crossentropy": "BCE (nats per pixel)", "categorical_crossentropy": "cross-entropy (nats)",
             "mean_squared_error": "MSE (per output)", "kl_divergence": "KL divergence (nats)"}
-    return name.get(training.spec_of(config).loss, training.spec_of(config).loss)
+    return name.get(engine.spec_of(config).loss, engine.spec_of(config).loss)
 
 
 # --------------------------------------------------------------------------
@@ -74,22 +74,22 @@ def loss_unit(config: TrainConfig) -> str:
 
 
 def _keeps_epoch_params() -> bool:
-    return "keep_epoch_params" in inspect.signature(training.run).parameters
+    return "keep_epoch_params" in inspect.signature(engine.run).parameters
 
 
-def train_weights(config: TrainConfig, dataset: training.Dataset, label: str) -> RunWeights:
+def train_weights(config: TrainConfig, dataset: engine.Dataset, label: str) -> RunWeights:
     """Train ``config`` on ``dataset`` with the engine and keep what a landscape needs.
 
     Per-epoch weights need the engine's ``keep_epoch_params``; without it the
     run has no path (the line and the slice still work).
     """
     if _keeps_epoch_params():
-        result = training.run(config, dataset, keep_epoch_params=True)
+        result = engine.run(config, dataset, keep_epoch_params=True)
         initial = result.initial_params
         epochs = tuple(ls.as_layers(p) for p in (result.epoch_params or ()))
     else:
-        initial, _ = training.init_state(config, dataset)
-        result = training.run(config, dataset)
+        initial, _ = engine.init_state(config, dataset)
+        result = engine.run(config, dataset)
         epochs = ()
     if result.status != "finished":
         raise RuntimeError(f"{label}: {result.message}")
@@ -113,7 +113,7 @@ def train_pair(pair: str, mnist, train_images: int | None = None, epochs: int | 
     train_images = train_images or PAIR_TRAIN_IMAGES
     runs = []
     for config, label in pair_configs(pair, epochs or PAIR_EPOCHS):
-        dataset = training.prepare(config, mnist, limit_train=train_images, limit_test=test_images)
+        dataset = engine.prepare(config, mnist, limit_train=train_images, limit_test=test_images)
         runs.append(train_weights(config, dataset, label))
     return runs
 
@@ -159,7 +159,7 @@ def stored_weights(store, run_id: str) -> RunWeights:
 def probes(run: RunWeights, mnist, images: int) -> tuple[ls.Probe, ls.Probe]:
     """The first ``images`` training images the run trained on (fewer if it had fewer), and as many test images."""
     n = min(int(images), run.train_images or IMAGE_CHOICES[-1])
-    dataset = training.prepare(run.config, mnist, limit_train=n, limit_test=n)
+    dataset = engine.prepare(run.config, mnist, limit_train=n, limit_test=n)
     return ls.probe(dataset, n, "train"), ls.probe(dataset, n, "test")
 
 
