@@ -31,7 +31,7 @@ import time
 
 from lossviz.config import ACTIVATIONS, MAX_EPOCHS, OPTIMIZERS, PIXELS, PRESET_DESCRIPTIONS, PRESETS
 
-BENCH_HOOKS = ("lossviz.lessons.softmax_kl",)
+BENCH_HOOKS = ("lossviz.lessons.classifier",)
 """Modules whose ``bench()`` dict is added to ``bench``'s report under the module's name."""
 
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lossviz import settings, ui
-from lossviz.lessons import bce
+from lossviz.lessons import bce, bce_mnist
 from lossviz.figures import bce as bce_plots
 
 st.title("BCE landscape")
@@ -17,9 +17,9 @@ st.markdown(
 
 
 @st.cache_resource(show_spinner="Computing the BCE floor of MNIST…")
-def floor_stats(_x_train) -> bce.FloorStats:
+def floor_stats(_x_train) -> bce_mnist.FloorStats:
     """Once per process: MNIST never changes while the server runs."""
-    return bce.mnist_floor(_x_train)
+    return bce_mnist.mnist_floor(_x_train)
 
 
 # Figures are cached by the controls they depend on, so moving one slider
@@ -39,16 +39,16 @@ def slice_view(y: float, clip: bool, show_excess: bool):
 
 
 @st.cache_resource
-def floors_figure(_stats: bce.FloorStats):
+def floors_figure(_stats: bce_mnist.FloorStats):
     return bce_plots.floors_figure(_stats)
 
 
 @st.cache_resource(max_entries=256)
 def digit_facts(digit: int, _image) -> dict:
     """The digit's floor, pixel total, simplex bound and raw-target infimum (the bound is a solver run)."""
-    bound, _ = bce.simplex_optimum(bce.unit_pixels(_image))
-    return {"target": bce.unit_pixels(_image), "floor": bce.image_floor(_image), "bound": bound,
-            "total": bce.pixel_total(_image), "raw_infimum": bce.raw_digit_infimum(_image)}
+    bound, _ = bce_mnist.simplex_optimum(bce_mnist.unit_pixels(_image))
+    return {"target": bce_mnist.unit_pixels(_image), "floor": bce_mnist.image_floor(_image), "bound": bound,
+            "total": bce_mnist.pixel_total(_image), "raw_infimum": bce_mnist.raw_digit_infimum(_image)}
 
 
 @st.cache_resource(max_entries=64)
@@ -176,13 +176,13 @@ result = st.session_state.get(fit_key)
 rerun_fit = st.button("Fit again, live", key="bce:refit")
 if result is None or rerun_fit:
     try:
-        for progress in bce.fit_softmax(facts["target"], steps=steps, learning_rate=learning_rate, chunk=100):
+        for progress in bce_mnist.fit_softmax(facts["target"], steps=steps, learning_rate=learning_rate, chunk=100):
             images_box.plotly_chart(bce_plots.digits_figure(facts["target"], progress.output, {}),
                                     width="stretch", key=f"digits-live-{progress.step}")
             curve_box.plotly_chart(bce_plots.fit_curve_figure(progress.losses, facts["bound"], facts["floor"]),
                                    width="stretch", key=f"curve-live-{progress.step}")
         result = {"output": progress.output, "losses": progress.losses,
-                  "bce": bce.mean_bce(facts["target"], progress.output)}
+                  "bce": bce_mnist.mean_bce(facts["target"], progress.output)}
         st.session_state[fit_key] = result
     except FloatingPointError as err:
         st.error(f"**The fit diverged.** {err}", icon=":material/error:")

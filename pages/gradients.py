@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from lossviz import ui
-from lossviz.lessons import gradients
+from lossviz.lessons import gradients, softmax_gradients
 from lossviz.figures import gradients as plots
 
 PAGE = "gradients"
@@ -163,7 +163,7 @@ with cols[0]:
     classes = url.slider("classes K", "k", 2, 10, 10, step=1)
 with cols[1]:
     dominant = url.slider("logit of the dominant wrong class", "d", 0.0, 10.0, 5.0, step=0.5)
-soft = gradients.softmax_gradient_curves(gradients.softmax_logit_grid(), classes, dominant)
+soft = softmax_gradients.softmax_gradient_curves(softmax_gradients.softmax_logit_grid(), classes, dominant)
 chart, formulas = st.columns([3, 1])
 with chart:
     st.plotly_chart(plots.softmax_figure(soft, classes, dominant), width="stretch", key="softmax")
@@ -179,10 +179,10 @@ with formulas:
     st.caption("Each row of J carries a factor p_j: the softmax's σ′.")
 metrics = st.columns(3)
 metrics[0].metric(f"p(correct) at z_correct = {soft.correct_logit[0]:g}", f"{soft.probabilities[0, 0]:.2e}")
-for i, cost in enumerate(gradients.SOFTMAX_COSTS):
-    metrics[1 + i].metric(f"∂C/∂z_correct there, {gradients.SOFTMAX_COST_LABELS[cost]}",
+for i, cost in enumerate(softmax_gradients.SOFTMAX_COSTS):
+    metrics[1 + i].metric(f"∂C/∂z_correct there, {softmax_gradients.SOFTMAX_COST_LABELS[cost]}",
                           f"{soft.gradients[i, 0, 0]:.3g}")
 st.caption("Gradients from jax.grad; largest gap to the closed forms: "
-           f"{gradients.softmax_closed_form_gap(soft, classes, dominant):.1e}.")
+           f"{softmax_gradients.softmax_closed_form_gap(soft, classes, dominant):.1e}.")
 
 url.finish()

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from lossviz import lab, settings, ui
+from lossviz.lessons import classifier, kl_fit
 from lossviz.lessons import softmax_kl as sk
 from lossviz.figures import softmax_kl as skp
 
@@ -109,28 +110,28 @@ with f3:
     start_mean = url.slider("Start mean of q", "m0", -3.0, 3.0, 1.5, step=0.25)
 with f4:
     fit_steps = url.slider("Adam steps", "fs", 100, 2000, 600, step=100)
-st.caption(f"p = {sk.mixture_formula(separation, weight)}. Both fits "
-           f"start at N({start_mean:g}, 1) and use Adam (learning rate {sk.FIT_LEARNING_RATE:g}); the integrals "
+st.caption(f"p = {kl_fit.mixture_formula(separation, weight)}. Both fits "
+           f"start at N({start_mean:g}, 1) and use Adam (learning rate {kl_fit.FIT_LEARNING_RATE:g}); the integrals "
            "are sums over a fine grid.")
 fit_left, fit_right = st.columns([3, 2])
 fit_chart, objective_chart = fit_left.empty(), fit_right.empty()
 fit_config = (separation, weight, start_mean, fit_steps)
 animate = st.session_state.get(f"{PAGE}:last-fit") != fit_config
-mixture = sk.mixture_density(sk.FIT_GRID, separation, weight)
+mixture = kl_fit.mixture_density(kl_fit.FIT_GRID, separation, weight)
 frame = None
-for frame in sk.fit_kl_directions(separation, weight, start_mean, fit_steps):
+for frame in kl_fit.fit_kl_directions(separation, weight, start_mean, fit_steps):
     if animate or frame.step == fit_steps:
         fig = skp.kl_fit_figure(
-            sk.FIT_GRID, mixture,
-            sk.gaussian_density(sk.FIT_GRID, frame.means[0], frame.stds[0]),
-            sk.gaussian_density(sk.FIT_GRID, frame.means[1], frame.stds[1]),
+            kl_fit.FIT_GRID, mixture,
+            kl_fit.gaussian_density(kl_fit.FIT_GRID, frame.means[0], frame.stds[0]),
+            kl_fit.gaussian_density(kl_fit.FIT_GRID, frame.means[1], frame.stds[1]),
             f"forward KL(p‖q): μ={frame.means[0]:.2f}, σ={frame.stds[0]:.2f}",
             f"reverse KL(q‖p): μ={frame.means[1]:.2f}, σ={frame.stds[1]:.2f}", frame.step)
         fit_chart.plotly_chart(fig, width="stretch", key=f"kl-fit-{frame.step}")
         objective_chart.plotly_chart(skp.kl_objective_figure(frame.objectives), width="stretch",
                                      key=f"kl-objective-{frame.step}")
 st.session_state[f"{PAGE}:last-fit"] = fit_config
-for column, (label, value) in zip(st.columns(3), sk.fit_summary(frame, separation, weight).items()):
+for column, (label, value) in zip(st.columns(3), kl_fit.fit_summary(frame, separation, weight).items()):
     column.metric(label, value)
 st.caption("**Forward KL(p‖q)** (what cross-entropy training minimises) punishes q for missing any mass of "
            "p, so q spreads over both peaks: it matches p's mean and variance (mass-covering). "
@@ -148,23 +149,23 @@ st.markdown(
 )
 t1, t2, t3, t4 = st.columns([3, 3, 2, 1])
 with t1:
-    loss_names = url.multiselect("Losses", "loss", sk.CLASSIFIER_LOSSES, sk.CLASSIFIER_LOSSES,
-                                 format_func=sk.LOSS_LABELS.get)
+    loss_names = url.multiselect("Losses", "loss", classifier.CLASSIFIER_LOSSES, classifier.CLASSIFIER_LOSSES,
+                                 format_func=classifier.LOSS_LABELS.get)
 with t2:
-    learning_rates = url.multiselect("Learning rates", "lr", sk.LEARNING_RATES, (0.001, 0.01, 0.1))
+    learning_rates = url.multiselect("Learning rates", "lr", classifier.LEARNING_RATES, (0.001, 0.01, 0.1))
 with t3:
     epochs = url.slider("Epochs", "ep", 1, limits.max_blobs_epochs, min(200, limits.max_blobs_epochs))
 with t4:
     seed = url.number("Seed", "seed", 0, 9999, 0, step=1)
 
-members = sk.combos(loss_names, sorted(learning_rates))
+members = classifier.combos(loss_names, sorted(learning_rates))
 run_key = f"{PAGE}:run"
 run_config = (tuple(members), epochs, seed)
 if not members:
     st.info("Pick at least one loss and one learning rate to train.", icon=":material/touch_app:")
 train = st.button("Train", type="primary", disabled=not members, key=f"{PAGE}:train")
 progress_slot, curves_slot, regions_slot = st.empty(), st.empty(), st.empty()
-x_blobs, y_blobs = sk.blobs(seed)
+x_blobs, y_blobs = classifier.blobs(seed)
 class_labels = y_blobs.argmax(-1)
 
 
@@ -190,12 +191,12 @@ if train and members:
     # One slot for all combinations: they are one program, and the server's limit counts programs.
     with lab.SLOTS.slot(on_wait=queued):
         bar.progress(0.0, text="compiling…")
-        for frame in sk.train_combos(members, epochs, seed, chunk_epochs=sk.live_chunk_epochs(epochs)):
+        for frame in classifier.train_combos(members, epochs, seed, chunk_epochs=classifier.live_chunk_epochs(epochs)):
             result = {
                 "members": members, "epochs": epochs, "losses": frame.losses, "accuracies": frame.accuracies,
-                "grid": sk.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,
-                "labels": class_labels, "diverged": sk.diverged(frame),
-                "identical": sk.identical_ce_kl(members, frame), "columns": len(learning_rates),
+                "grid": classifier.decision_grid(frame.state.params, x_blobs, resolution=60), "x": x_blobs,
+                "labels": class_labels, "diverged": classifier.diverged(frame),
+                "identical": classifier.identical_ce_kl(members, frame), "columns": len(learning_rates),
             }
             bar.progress(frame.epoch / epochs, text=f"epoch {frame.epoch} / {epochs}")
             draw(result, f"live-{frame.epoch}")

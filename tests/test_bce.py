@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.special import entr
 
 from lossviz import losses
-from lossviz.lessons import bce
+from lossviz.lessons import bce, bce_mnist
 
 EPS = losses.EPSILON
 
@@ -132,7 +132,7 @@ def test_resolutions_in_one_bucket_share_one_compile():
 
 def test_floor_matches_independent_numpy_computation(mnist):
     (_, _), (x_test, _) = mnist
-    stats = bce.mnist_floor(x_test)
+    stats = bce_mnist.mnist_floor(x_test)
     x = x_test.reshape(len(x_test), -1).astype(np.float64) / 255.0
     per_image = (entr(x) + entr(1 - x)).mean(axis=1)
     np.testing.assert_allclose(stats.per_image, per_image, rtol=1e-4, atol=1e-6)
@@ -145,7 +145,7 @@ def test_floor_matches_independent_numpy_computation(mnist):
 
 def test_training_floor_is_the_known_figure(mnist):
     (x_train, _), _ = mnist
-    stats = bce.mnist_floor(x_train)
+    stats = bce_mnist.mnist_floor(x_train)
     assert stats.images == 60000
     assert 0.056 < stats.mean_floor < 0.060
     assert 0.17 < stats.fraction_soft < 0.20
@@ -154,7 +154,7 @@ def test_training_floor_is_the_known_figure(mnist):
 
 def test_floor_rejects_non_uint8_images():
     with pytest.raises(ValueError):
-        bce.mnist_floor(np.zeros((3, 28, 28), np.float32))
+        bce_mnist.mnist_floor(np.zeros((3, 28, 28), np.float32))
 
 
 # --------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def brute_force_simplex(y, points=400):
 
 def test_simplex_optimum_matches_brute_force_on_three_pixels():
     y = np.array([0.9, 0.7, 0.0])
-    value, q = bce.simplex_optimum(y)
+    value, q = bce_mnist.simplex_optimum(y)
     assert q.sum() == pytest.approx(1.0) and q[2] == 0.0
     brute = brute_force_simplex(y)
     assert value <= brute + 1e-12
@@ -184,8 +184,8 @@ def test_simplex_optimum_matches_brute_force_on_three_pixels():
 def test_simplex_optimum_is_certified_by_first_order_conditions(mnist):
     """For convex f on the simplex, q* is optimal iff every vertex direction is uphill:
     min_j ∂f/∂q_j ≥ Σ_i q*_i ∂f/∂q_i.  Gradients come from jax.grad, not the KKT formula."""
-    target = bce.unit_pixels(mnist[1][0][1])
-    value, q = bce.simplex_optimum(target)
+    target = bce_mnist.unit_pixels(mnist[1][0][1])
+    value, q = bce_mnist.simplex_optimum(target)
     with jax.enable_x64(True):
         y = jnp.asarray(target)
 
@@ -206,9 +206,9 @@ def test_simplex_optimum_is_certified_by_first_order_conditions(mnist):
 @pytest.mark.parametrize("digit,learning_rate", [(1, 0.1), (11, 0.3), (20, 0.03)])
 def test_softmax_fit_does_not_beat_the_simplex_bound_and_reaches_it(mnist, digit, learning_rate):
     image = mnist[1][0][digit]
-    target = bce.unit_pixels(image)
-    bound, _ = bce.simplex_optimum(target)
-    progress = list(bce.fit_softmax(target, steps=2000, learning_rate=learning_rate, chunk=250))
+    target = bce_mnist.unit_pixels(image)
+    bound, _ = bce_mnist.simplex_optimum(target)
+    progress = list(bce_mnist.fit_softmax(target, steps=2000, learning_rate=learning_rate, chunk=250))
     final = progress[-1]
     assert final.done and final.step == 2000 and len(final.losses) == 2000
     assert [p.step for p in progress] == list(range(250, 2001, 250))
@@ -217,34 +217,34 @@ def test_softmax_fit_does_not_beat_the_simplex_bound_and_reaches_it(mnist, digit
     assert final.loss >= bound - 1e-5
     assert final.loss == pytest.approx(bound, abs=5e-3)
     # what the page shows: Keras's clipped BCE of the fitted output, far above the digit's floor
-    shown = bce.mean_bce(target, final.output)
+    shown = bce_mnist.mean_bce(target, final.output)
     assert shown == pytest.approx(final.loss, abs=1e-4)
-    floor = bce.image_floor(image)
+    floor = bce_mnist.image_floor(image)
     assert shown > 5 * floor
 
 
 def test_default_digit_shows_the_figures_quoted_in_the_issue(mnist):
     image = mnist[1][0][1]
-    bound, _ = bce.simplex_optimum(bce.unit_pixels(image))
+    bound, _ = bce_mnist.simplex_optimum(bce_mnist.unit_pixels(image))
     assert 0.6 < bound < 0.75
-    assert 0.055 < bce.image_floor(image) < 0.075
-    assert 90 < bce.pixel_total(image) < 120
+    assert 0.055 < bce_mnist.image_floor(image) < 0.075
+    assert 90 < bce_mnist.pixel_total(image) < 120
 
 
 def test_sigmoid_best_is_the_image_and_scores_its_floor(mnist):
     image = mnist[1][0][1]
-    target = bce.unit_pixels(image)
-    floor = bce.image_floor(image)
+    target = bce_mnist.unit_pixels(image)
+    floor = bce_mnist.image_floor(image)
     assert floor == pytest.approx((entr(target) + entr(1 - target)).mean(), rel=1e-5)
-    assert bce.mean_bce(target, target) == pytest.approx(floor, abs=1e-5)
-    assert bce.mean_bce(target, np.clip(target + 0.05, 0, 1)) > floor
+    assert bce_mnist.mean_bce(target, target) == pytest.approx(floor, abs=1e-5)
+    assert bce_mnist.mean_bce(target, np.clip(target + 0.05, 0, 1)) > floor
 
 
 def test_fit_rejects_bad_arguments():
     with pytest.raises(ValueError):
-        next(bce.fit_softmax(np.full(4, 0.5), steps=0))
+        next(bce_mnist.fit_softmax(np.full(4, 0.5), steps=0))
     with pytest.raises(ValueError):
-        bce.simplex_optimum(np.array([0.2, 0.3]))
+        bce_mnist.simplex_optimum(np.array([0.2, 0.3]))
 
 
 # --------------------------------------------------------------------------
@@ -272,8 +272,13 @@ def test_raw_digit_infimum_matches_keras_loss_at_the_clipped_corner(mnist):
     y = image.reshape(1, -1).astype(np.float32)
     best_guess = (y > 0).astype(np.float32)  # p = 1 where the pixel is lit, 0 elsewhere; Keras clips both
     keras_value = float(losses.binary_crossentropy(jnp.asarray(y), jnp.asarray(best_guess))[0])
-    assert bce.raw_digit_infimum(image) == pytest.approx(keras_value, rel=1e-3)
-    assert bce.raw_digit_infimum(image) < bce.raw_digit_bce(image, 0.999) < bce.raw_digit_bce(image, 0.5)
+    assert bce_mnist.raw_digit_infimum(image) == pytest.approx(keras_value, rel=1e-3)
+    raw = image.reshape(-1).astype(np.float64)
+
+    def constant_output_bce(p):  # every output p, raw targets, written out in numpy
+        return float(np.mean(-raw * np.log(p) - (1.0 - raw) * np.log1p(-p)))
+
+    assert bce_mnist.raw_digit_infimum(image) < constant_output_bce(0.999) < constant_output_bce(0.5)
 
 
 # --------------------------------------------------------------------------
@@ -307,4 +312,4 @@ def test_fit_reports_divergence_instead_of_drawing_nan():
     target = np.full(784, 0.1)
     target[3] = np.nan
     with pytest.raises(FloatingPointError, match="diverged"):
-        list(bce.fit_softmax(target, steps=200, chunk=100))
+        list(bce_mnist.fit_softmax(target, steps=200, chunk=100))

@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from lossviz.lessons import gradients as g
+from lossviz.lessons import softmax_gradients as sg
 from lossviz.figures import gradients as gp
 
 RNG = np.random.default_rng(5)
@@ -148,27 +149,27 @@ def test_classic_start_name_and_first_epoch_within():
 @pytest.mark.parametrize("classes, dominant", [(2, 0.0), (3, 5.0), (10, 8.0)])
 def test_softmax_gradients_match_jax_grad_of_optax(classes, dominant):
     zc = np.linspace(-10, 10, 41, dtype=np.float32)
-    curves = g.softmax_gradient_curves(zc, classes, dominant)
-    logits = g.softmax_logits(zc, classes, dominant)
+    curves = sg.softmax_gradient_curves(zc, classes, dominant)
+    logits = sg.softmax_logits(zc, classes, dominant)
     target = jnp.zeros(classes).at[0].set(1.0)
     optax_grad = jax.vmap(jax.grad(optax.softmax_cross_entropy), in_axes=(0, None))(logits, target)
     np.testing.assert_allclose(curves.gradients[0], optax_grad, atol=1e-6)
-    np.testing.assert_allclose(g.softmax_log_likelihood_gradient_closed_form(logits, target), optax_grad, atol=1e-6)
+    np.testing.assert_allclose(sg.softmax_log_likelihood_gradient_closed_form(logits, target), optax_grad, atol=1e-6)
     np.testing.assert_allclose(curves.costs[0], jax.vmap(optax.softmax_cross_entropy, in_axes=(0, None))(logits, target),
                                rtol=1e-5, atol=1e-6)
     mse_grad = jax.vmap(jax.grad(lambda z: optax.l2_loss(jax.nn.softmax(z), target).mean() * 2))(logits)
     np.testing.assert_allclose(curves.gradients[1], mse_grad, atol=1e-7)
-    assert g.softmax_closed_form_gap(curves, classes, dominant) < 1e-6
+    assert sg.softmax_closed_form_gap(curves, classes, dominant) < 1e-6
     np.testing.assert_allclose(curves.probabilities.sum(-1), 1.0, atol=1e-6)
 
 
 def test_softmax_mse_gradient_vanishes_when_confidently_wrong_and_log_likelihood_does_not():
-    curves = g.softmax_gradient_curves(np.array([-10.0, 0.0], np.float32), 10, 8.0)
+    curves = sg.softmax_gradient_curves(np.array([-10.0, 0.0], np.float32), 10, 8.0)
     assert curves.gradients[0, 0, 0] == pytest.approx(-1.0, abs=1e-3)
     assert abs(curves.gradients[1, 0, 0]) < 1e-6
     assert abs(curves.gradients[1, 0, 0]) < 1e-4 * abs(curves.gradients[0, 0, 0])
     with pytest.raises(ValueError):
-        g.softmax_gradient_curves(np.zeros(3, np.float32), 1, 0.0)
+        sg.softmax_gradient_curves(np.zeros(3, np.float32), 1, 0.0)
 
 
 def test_figures_show_what_they_are_given():
@@ -190,11 +191,11 @@ def test_figures_show_what_they_are_given():
 
 
 def test_softmax_figure_shades_where_the_wrong_class_is_confident():
-    curves = g.softmax_gradient_curves(g.softmax_logit_grid(201), 3, 8.0)
+    curves = sg.softmax_gradient_curves(sg.softmax_logit_grid(201), 3, 8.0)
     fig = gp.softmax_figure(curves, 3, 8.0, confident_level=0.9)
     (band,) = [s for s in fig.layout.shapes if s.type == "rect"]
     confident = curves.correct_logit[curves.probabilities[:, 1] > 0.9]
     assert band.x0 == pytest.approx(confident.min()) and band.x1 == pytest.approx(confident.max())
     assert 5.0 < band.x1 < 6.5  # p(wrong) = e^8 / (e^8 + e^z + 1) falls below 0.9 near z ≈ 5.8
-    none_confident = gp.softmax_figure(g.softmax_gradient_curves(g.softmax_logit_grid(51), 10, 0.0), 10, 0.0)
+    none_confident = gp.softmax_figure(sg.softmax_gradient_curves(sg.softmax_logit_grid(51), 10, 0.0), 10, 0.0)
     assert not [s for s in none_confident.layout.shapes if s.type == "rect"]

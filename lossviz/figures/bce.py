@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from lossviz.lessons.bce import FloorStats, LogitSlice, RawSlice, Slice, Surface
+from lossviz.lessons.bce import LogitSlice, RawSlice, Slice, Surface
+from lossviz.lessons.bce_mnist import FloorStats
 
 LOG_FLOOR = 1e-3
 """Below this a log colour scale shows one colour: BCE is exactly 0 only at two corners."""

@@ -6,7 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lossviz.lessons.gradients import COST_LABELS, COSTS, SOFTMAX_COST_LABELS, SOFTMAX_COSTS, GradientCurves, NeuronHistory
+from lossviz.lessons.gradients import COST_LABELS, COSTS, GradientCurves, NeuronHistory
+from lossviz.lessons.softmax_gradients import SOFTMAX_COST_LABELS, SOFTMAX_COSTS
 
 TEMPLATE = "plotly_white"
 COLORS = {"quadratic": "#d62728", "cross_entropy": "#1f77b4", "sigma": "#2ca02c", "sigma_prime": "#9467bd",

@@ -9,8 +9,6 @@ trains or touches data.
 >>> from lossviz.config import PRESETS
 >>> [f.id for f in diagnose(PRESETS["seed-autoencoder"])]
 ['softmax-bce', 'targets-outside-unit']
->>> fixed(PRESETS["seed-autoencoder"]) == PRESETS["autoencoder-sigmoid-bce"]
-True
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ def _targets_outside_unit(config: TrainConfig) -> bool:
 # --------------------------------------------------------------------------
 
 
-def softmax_bce(config: TrainConfig) -> Finding | None:
+def softmax_output_with_bce(config: TrainConfig) -> Finding | None:
     """Softmax output + binary cross-entropy over independent pixels."""
     if not (config.task == "autoencoder" and config.output_activation == "softmax"
             and _loss(config) == "binary_crossentropy"):
@@ -200,7 +198,7 @@ def raw_inputs(config: TrainConfig) -> Finding | None:
 
 
 RULES: tuple[Callable[[TrainConfig], Finding | None], ...] = (
-    softmax_bce,
+    softmax_output_with_bce,
     targets_outside_unit,
     unbounded_output_probability_loss,
     mse_saturating_output,
@@ -218,17 +216,3 @@ def diagnose(config: TrainConfig) -> list[Finding]:
 def apply_fix(config: TrainConfig, finding: Finding) -> TrainConfig:
     """``config`` with ``finding``'s changes applied."""
     return config.replace(**finding.fix)
-
-
-def fixed(config: TrainConfig, max_rounds: int = 10) -> TrainConfig:
-    """Apply the first finding's fix until the doctor finds nothing.
-
-    A fix can reveal another problem (a sigmoid output with raw-pixel targets),
-    so this repeats; ``max_rounds`` guards against two fixes undoing each other.
-    """
-    for _ in range(max_rounds):
-        findings = diagnose(config)
-        if not findings:
-            return config
-        config = apply_fix(config, findings[0])
-    raise RuntimeError(f"the doctor's fixes do not converge for {config}")

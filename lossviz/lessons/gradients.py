@@ -6,7 +6,7 @@ which is tiny when the neuron saturates, so a neuron that is confidently
 wrong learns slowly.  Under cross-entropy the σ′ cancels and the gradient is
 just the error ``a − y`` (times ``x`` for the weight).  Softmax with the
 log-likelihood cost pairs the same way, while MSE on the probabilities does
-not.
+not; that half lives in :mod:`lossviz.lessons.softmax_gradients`.
 
 Every gradient the page plots comes from ``jax.grad`` of a cost; the closed
 forms (``*_closed_form``) are kept beside them so the tests, and the page's
@@ -22,8 +22,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from lossviz import losses
+from lossviz.lessons import fit
 
 COSTS = ("quadratic", "cross_entropy")
 """The two costs, in the order every stacked array uses (row 0, row 1)."""
@@ -290,16 +292,18 @@ class NeuronHistory(NamedTuple):
         return bool(np.all(np.isfinite(self.w)) and np.all(np.isfinite(self.b)) and np.all(np.isfinite(self.cost)))
 
 
-def _train_one(w0, b0, x, y, eta, cost_index):
-    def step(params, _):
-        dw, db = neuron_gradient(params, x, y, cost_index)
-        w, b = params
-        return (w - eta * dw, b - eta * db), params
+PLAIN_DESCENT = optax.identity()
+"""The neuron's direction: the gradient itself; the learning rate is a traced argument (:mod:`lossviz.lessons.fit`)."""
 
-    final, visited = jax.lax.scan(step, (w0, b0), None, length=MAX_EPOCHS)
+
+def _train_one(w0, b0, x, y, eta, cost_index):
+    params = (w0, b0)
+    final, _, costs, visited = fit.fit_chunk(params, PLAIN_DESCENT.init(params), eta, (x, y, cost_index),
+                                             objective=neuron_cost, direction=PLAIN_DESCENT, steps=MAX_EPOCHS,
+                                             keep_path=True)
     w = jnp.append(visited[0], final[0])
     b = jnp.append(visited[1], final[1])
-    cost = jax.vmap(neuron_cost, in_axes=((0, 0), None, None, None))((w, b), x, y, cost_index)
+    cost = jnp.append(costs, neuron_cost(final, x, y, cost_index))
     return w, b, sigmoid(w * x + b), cost
 
 
@@ -360,99 +364,3 @@ def cost_surfaces(history: NeuronHistory, x: float, y: float, points: int = 61, 
     ww, bb = np.meshgrid(w_axis, b_axis)
     surfaces = _cost_grid(jnp.asarray(ww), jnp.asarray(bb), jnp.float32(x), jnp.float32(y))
     return w_axis, b_axis, np.asarray(surfaces)
-
-
-# --------------------------------------------------------------------------
-# Softmax: log-likelihood vs MSE on the probabilities
-# --------------------------------------------------------------------------
-
-SOFTMAX_COSTS = ("log_likelihood", "mse")
-SOFTMAX_COST_LABELS = {"log_likelihood": "log-likelihood (categorical CE)", "mse": "MSE on probabilities"}
-
-
-def softmax_log_likelihood(logits, target):
-    r"""Log-likelihood cost of a softmax output: :math:`C = -\sum_k y_k \log \mathrm{softmax}(z)_k`."""
-    return losses.categorical_crossentropy_from_logits(target, logits)
-
-
-def softmax_mse(logits, target):
-    r"""Keras MSE on the softmax probabilities: :math:`C = \frac1K \sum_k (\mathrm{softmax}(z)_k - y_k)^2`."""
-    return losses.mean_squared_error(target, jax.nn.softmax(logits, axis=-1))
-
-
-def softmax_log_likelihood_gradient_closed_form(logits, target):
-    r"""Gradient of the log-likelihood in the logits: :math:`\nabla_z C = p - y`, :math:`p = \mathrm{softmax}(z)`."""
-    return jax.nn.softmax(logits, axis=-1) - target
-
-
-def softmax_mse_gradient_closed_form(logits, target):
-    r"""Gradient of MSE on the probabilities in the logits.
-
-    .. math:: \nabla_z C = \frac{2}{K} J^\top (p - y),\quad J = \mathrm{diag}(p) - p p^\top
-              \;\Rightarrow\; \frac{\partial C}{\partial z_j} = \frac{2}{K}\, p_j
-              \Big[(p_j - y_j) - \sum_k p_k (p_k - y_k)\Big]
-
-    Every component carries a factor :math:`p_j`, the softmax analogue of σ′.
-    """
-    p = jax.nn.softmax(logits, axis=-1)
-    k = logits.shape[-1]
-    r = p - target
-    return (2.0 / k) * p * (r - jnp.sum(p * r, axis=-1, keepdims=True))
-
-
-def softmax_logit_grid(points: int = 401, limit: float = 10.0) -> np.ndarray:
-    r"""The correct class's logits to sweep: :math:`z_c \in [-\text{limit}, \text{limit}]`."""
-    return np.linspace(-limit, limit, points, dtype=np.float32)
-
-
-def softmax_logits(correct_logit, classes: int, dominant_logit: float):
-    r"""Logits with class 0 correct at ``correct_logit``, class 1 (wrong) at ``dominant_logit``, the rest 0.
-
-    .. math:: z = (z_c, d, 0, \dots, 0) \in \mathbb{R}^K
-    """
-    correct_logit = jnp.asarray(correct_logit, dtype=jnp.float32)
-    rest = jnp.zeros(correct_logit.shape + (classes - 1,), jnp.float32).at[..., 0].set(dominant_logit)
-    return jnp.concatenate([correct_logit[..., None], rest], axis=-1)
-
-
-class SoftmaxCurves(NamedTuple):
-    """Along the correct class's logit: probabilities and both costs' logit gradients (``jax.grad``)."""
-
-    correct_logit: np.ndarray  # (n,)
-    probabilities: np.ndarray  # (n, K)
-    gradients: np.ndarray  # (2, n, K) for SOFTMAX_COSTS
-    costs: np.ndarray  # (2, n)
-
-
-@jax.jit
-def _softmax_curves(logits):
-    target = jnp.zeros(logits.shape[-1]).at[0].set(1.0)
-    ll = jax.vmap(jax.value_and_grad(softmax_log_likelihood), in_axes=(0, None))(logits, target)
-    mse = jax.vmap(jax.value_and_grad(softmax_mse), in_axes=(0, None))(logits, target)
-    return jax.nn.softmax(logits, axis=-1), jnp.stack([ll[1], mse[1]]), jnp.stack([ll[0], mse[0]])
-
-
-def softmax_gradient_curves(correct_logit, classes: int, dominant_logit: float) -> SoftmaxCurves:
-    r"""Gradients of both softmax costs in the logits, as the correct class's logit sweeps.
-
-    .. math:: \nabla_z C(\mathrm{softmax}(z), e_0) = \texttt{jax.grad}(C)(z),\quad
-              z = (z_c, d, 0, \dots, 0)
-
-    As :math:`z_c \to -\infty` (confidently wrong) the log-likelihood's
-    :math:`\partial C/\partial z_c \to -1`, while MSE's vanishes like :math:`p_c`.
-    """
-    if not 2 <= classes:
-        raise ValueError(f"need at least 2 classes, got {classes}")
-    logits = softmax_logits(correct_logit, classes, dominant_logit)
-    p, grads, costs = _softmax_curves(logits)
-    return SoftmaxCurves(np.asarray(correct_logit, dtype=np.float32), np.asarray(p), np.asarray(grads),
-                         np.asarray(costs))
-
-
-def softmax_closed_form_gap(curves: SoftmaxCurves, classes: int, dominant_logit: float) -> float:
-    r"""Largest :math:`|\texttt{jax.grad} - \text{closed form}|` over both softmax costs and all logits."""
-    logits = softmax_logits(curves.correct_logit, classes, dominant_logit)
-    target = jnp.zeros(classes).at[0].set(1.0)
-    closed = (softmax_log_likelihood_gradient_closed_form(logits, target),
-              softmax_mse_gradient_closed_form(logits, target))
-    return max(float(np.max(np.abs(np.asarray(c) - g))) for c, g in zip(closed, curves.gradients))
