@@ -31,7 +31,7 @@ import time
 
 from lossviz.config import ACTIVATIONS, MAX_EPOCHS, OPTIMIZERS, PIXELS, PRESET_DESCRIPTIONS, PRESETS
 
-BENCH_HOOKS = ("lossviz.lessons.classifier",)
+BENCH_HOOKS = ("lossviz.lessons.softmax_kl",)
 """Modules whose ``bench()`` dict is added to ``bench``'s report under the module's name."""
 
 
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="evaluate on the first N test examples only")
     train.add_argument("--chunk-steps", type=_positive_int, metavar="K",
                        help="steps per compiled chunk (default: about 0.25 s of work)")
+    from lossviz.runs.commands import add_runs_parser, add_store_arguments
+
+    add_store_arguments(train)
 
     bench = commands.add_parser("bench", help="measure training speed on this machine")
     bench.add_argument("--json", action="store_true", help="print the measurements as one JSON object")
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lossviz.runs.cli import add_db_parser
 
     add_db_parser(commands)
+    add_runs_parser(commands)
     return parser
 
 
@@ -200,6 +204,11 @@ def cmd_train(args, parser) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
+    from lossviz.runs.commands import open_stored_run
+
+    stored = open_stored_run(args, config)  # the run store records it too, unless --no-store
+    if stored is not None:
+        stored.start(dataset)
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     is_tty = sys.stderr.isatty()
@@ -219,8 +228,9 @@ def cmd_train(args, parser) -> int:
             print(("\r" + line) if is_tty else line, end="" if is_tty else "\n", file=sys.stderr, flush=True)
 
     try:
-        result = engine.run(config, dataset, on_progress=on_progress, should_stop=lambda: bool(interrupted),
-                              chunk_steps=args.chunk_steps)
+        result = engine.run(config, dataset, on_progress=on_progress if stored is None else stored.wrap(on_progress),
+                            should_stop=lambda: bool(interrupted) or (stored is not None and stored.should_stop()),
+                            chunk_steps=args.chunk_steps)
     finally:
         signal.signal(signal.SIGINT, previous)
     summary = {"status": result.status, "message": result.message, "final": result.final,
@@ -236,6 +246,8 @@ def cmd_train(args, parser) -> int:
             print(f"final train loss {final['loss']:.5g}, test loss {_num(final.get('test_loss'))}"
                   + (f", test accuracy {final['test_accuracy']:.2%}" if "test_accuracy" in final else "")
                   + f"; {result.seconds:.1f} s in all")
+    if stored is not None:
+        stored.finish(result, dataset)
     return 0
 
 
@@ -477,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_presets(args)
     if args.command == "train":
         return cmd_train(args, parser)
+    if args.command == "runs":
+        from lossviz.runs.commands import run_runs
+
+        return run_runs(args)
     if args.command == "db":
         from lossviz.runs.cli import run_db
 

@@ -200,3 +200,24 @@ print('ok')
     if "DataError" in out.stderr:
         pytest.skip("real MNIST is not installed")
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_the_command_line_trains_into_the_store_prints_the_link_and_lists_runs(mnist, capsys, tmp_path, monkeypatch):
+    from lossviz import __main__ as cli
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("LOSSVIZ_DATABASE_URL", url)
+    assert cli.main(["train", "--preset", "classifier-cce", "--epochs", "1", "--limit-train", "500"]) == 0
+    out = capsys.readouterr().out
+    run_id = out.split("stored as run ", 1)[1].split(" ", 1)[0]
+    assert f"http://localhost:8501/mnist?run={run_id}" in out
+    store = RunStore(url)
+    row = store.get(run_id)
+    assert row.state == RunState.FINISHED and row.owner is None and row.steps.size == 16
+    assert "payload/confusion" in store.array_names(run_id) and row.receipt["run_id"] == run_id
+    # The lab's service computes the same id for the same configuration and images: it attaches.
+    service = RunService(store, lambda: mnist, workers=1, backend=HeldBackend())
+    assert service.submit(cfg.PRESETS["classifier-cce"].replace(epochs=1), "student", 500).attached
+    assert cli.main(["runs", "--link-base", "https://class.example"]) == 0
+    listed = capsys.readouterr().out
+    assert run_id in listed and f"https://class.example/mnist?run={run_id}" in listed and "finished" in listed

@@ -149,11 +149,18 @@ class _Writer:
             return None
 
 
-class _Progress:
-    """Collects the engine's events and sends them to the store in batches."""
+class Recorder:
+    """One run's side of the store: the engine's events in batches, then its payloads and final state.
 
-    def __init__(self, writer: _Writer, stop_event: threading.Event | None):
-        self.writer, self.stop_event = writer, stop_event
+    The worker (:func:`train_into_store`) and ``python -m lossviz train`` both record through it: pass
+    it as the engine's ``on_progress`` and its :meth:`should_stop` as ``should_stop``, then call
+    :meth:`finish` (or :meth:`fail`).
+    """
+
+    def __init__(self, store, run_id: str, config: dict, stop_event: threading.Event | None = None):
+        self.run_id, self.config = run_id, dict(config)
+        self.writer, self.stop_event = _Writer(store, run_id), stop_event
+        self.started = time.time()
         self.steps: list[np.ndarray] = []
         self.losses: list[np.ndarray] = []
         self.epochs: list[dict] = []
@@ -203,6 +210,11 @@ class _Progress:
         self.all_epochs += self.epochs
         self.steps, self.losses, self.epochs = [], [], []
 
+    def start(self, dataset) -> None:
+        """The run begins on ``dataset``: RUNNING in the store."""
+        self.originals = dataset.reconstruction_inputs
+        self.writer("set_state", RunState.RUNNING, "Training…")
+
     def should_stop(self) -> bool:
         if self.stop_event is not None and self.stop_event.is_set():
             return True
@@ -212,8 +224,68 @@ class _Progress:
         self.last_stop_check = now
         return self.writer.state() == RunState.STOPPED
 
+    def finish(self, config: TrainConfig, dataset, result) -> RunState:
+        """Write the parameters, payloads, last history, receipt and final state of a ``RunResult``."""
+        from lossviz.lab import autoencoder_common_bce, classifier_report
 
-def _run_engine(config, dataset, progress: _Progress):
+        writer = self.writer
+        initial = getattr(result, "initial_params", None)
+        if initial is None:
+            from lossviz import engine
+            initial = engine.init_state(config, dataset)[0]
+        writer.put_arrays("params/initial", _leaves(initial))
+        writer.put_arrays("params/final", _leaves(result.params))
+        for number, params in enumerate(getattr(result, "epoch_params", None) or [], start=1):
+            if f"params/epoch/{number}" not in writer.arrays:
+                writer.put_arrays(f"params/epoch/{number}", _leaves(params))
+        extra = {"seconds": float(result.seconds)}
+        if config.task == "autoencoder" and result.epochs:
+            extra["common_bce"] = _plain(autoencoder_common_bce(config, result.params, dataset))
+            if result.reconstructions is not None:
+                writer.put_arrays("payload/reconstructions", {
+                    "originals": np.asarray(dataset.reconstruction_inputs, np.float32),
+                    "reconstructions": np.asarray(result.reconstructions, np.float32)})
+        if config.task == "classifier" and result.epochs:
+            report = classifier_report(config, result.params, dataset)
+            writer.put_arrays("payload/confusion", [np.asarray(report["confusion"], np.int64)])
+            writer.put_arrays("payload/misclassified", {
+                "images": np.asarray(report["images"], np.float32), "true": np.asarray(report["true"], np.int64),
+                "predicted": np.asarray(report["predicted"], np.int64)})
+        sent = sum(part.size for part in self.all_steps + self.steps)
+        if result.steps.size > sent:  # a diverged run's last finite steps come without a chunk event
+            self.steps.append(np.asarray(result.steps[sent:], np.int64))
+            self.losses.append(np.asarray(result.step_losses[sent:], np.float32))
+        self.flush(**extra)
+        run_receipt = receipts.receipt(self.run_id, config.seed, self.chunk_marks)
+        return self._end(RunState.from_engine(result.status), result.message, run_receipt)
+
+    def fail(self, err: BaseException) -> RunState:
+        """The run raised: FAILED, with the error in its message (never lost in a thread)."""
+        log.error("run %s failed", self.run_id, exc_info=err)
+        return self._end(RunState.FAILED, f"The run failed: {type(err).__name__}: {err}", {})
+
+    def _end(self, state: RunState, message: str, run_receipt: dict) -> RunState:
+        if self.writer.lost is None:
+            self.writer("set_state", state, message, progress=self.progress, receipt=run_receipt)
+        if self.writer.lost is not None:
+            message = f"{message} {STORE_LOST.format(error=self.writer.lost)}".strip()
+            _keep(self.run_id, self._kept(state, message, run_receipt))
+        return state
+
+    def _kept(self, state: RunState, message: str, run_receipt: dict) -> KeptRun:
+        from lossviz.runs.store import RunRow
+
+        steps, losses = self.all_steps + self.steps, self.all_losses + self.losses
+        row = RunRow(run_id=self.run_id, config=self.config, state=state, message=message,
+                     created_at=self.started, updated_at=time.time(), version=-1, owner=None,
+                     progress=dict(self.progress), receipt=dict(run_receipt),
+                     steps=np.concatenate(steps) if steps else np.empty(0, np.int64),
+                     step_losses=np.concatenate(losses) if losses else np.empty(0, np.float32),
+                     epochs=self.all_epochs + self.epochs)
+        return KeptRun(row=row, arrays=dict(self.writer.arrays))
+
+
+def _run_engine(config, dataset, progress: Recorder):
     """``engine.run`` asking for per-epoch parameters when this engine offers them."""
     from lossviz import engine
 
@@ -228,7 +300,7 @@ def train_into_store(run_id: str, config: dict, store_url: str | None, limit_tra
     """Train stored run ``run_id`` and write everything the lab shows into the store.
 
     Progress and history go in between jitted chunks (at most every :data:`FLUSH_SECONDS`), parameters
-    at the start, after every epoch (when the engine offers them) and at the end, then the payloads
+    after every epoch (when the engine offers them) and at the start and end, then the payloads
     (reconstructions; confusion matrix and misclassified digits), the receipt and the final state.
     A Stop is honoured between chunks: ``stop_event`` (this process) or a ``STOPPED`` state in the store
     (any process). A store that fails mid-run does not end the training: the result is kept in memory
@@ -246,78 +318,21 @@ def train_into_store(run_id: str, config: dict, store_url: str | None, limit_tra
     Returns:
         The run's final state.
     """
-    from lossviz.lab import autoencoder_common_bce, classifier_report
     from lossviz.runs.store import RunStore
 
     store = store if store is not None else RunStore(store_url)
-    writer = _Writer(store, run_id)
-    progress = _Progress(writer, stop_event)
-    started = time.time()
+    recorder = Recorder(store, run_id, config, stop_event)
     try:
         train_config, stored_size = split_config(config)
-        if writer.state() == RunState.STOPPED:  # stopped by its owner while it waited in the queue
+        if recorder.writer.state() == RunState.STOPPED:  # stopped by its owner while it waited in the queue
             return RunState.STOPPED
         mnist = mnist if mnist is not None else data_mod.load_mnist()
         dataset = _dataset(train_config, mnist, limit_train or stored_size)
-        progress.originals = dataset.reconstruction_inputs
-        writer("set_state", RunState.RUNNING, "Training…")
-        result = _run_engine(train_config, dataset, progress)
-        initial = getattr(result, "initial_params", None)
-        if initial is None:
-            from lossviz import engine
-            initial = engine.init_state(train_config, dataset)[0]
-        writer.put_arrays("params/initial", _leaves(initial))
-        writer.put_arrays("params/final", _leaves(result.params))
-        for number, params in enumerate(getattr(result, "epoch_params", None) or [], start=1):
-            if f"params/epoch/{number}" not in writer.arrays:
-                writer.put_arrays(f"params/epoch/{number}", _leaves(params))
-        extra = {"seconds": float(result.seconds)}
-        if train_config.task == "autoencoder" and result.epochs:
-            extra["common_bce"] = _plain(autoencoder_common_bce(train_config, result.params, dataset))
-            if result.reconstructions is not None:
-                writer.put_arrays("payload/reconstructions", {
-                    "originals": np.asarray(dataset.reconstruction_inputs, np.float32),
-                    "reconstructions": np.asarray(result.reconstructions, np.float32)})
-        if train_config.task == "classifier" and result.epochs:
-            report = classifier_report(train_config, result.params, dataset)
-            writer.put_arrays("payload/confusion", [np.asarray(report["confusion"], np.int64)])
-            writer.put_arrays("payload/misclassified", {
-                "images": np.asarray(report["images"], np.float32), "true": np.asarray(report["true"], np.int64),
-                "predicted": np.asarray(report["predicted"], np.int64)})
-        sent = sum(part.size for part in progress.all_steps + progress.steps)
-        if result.steps.size > sent:  # a diverged run's last finite steps come without a chunk event
-            progress.steps.append(np.asarray(result.steps[sent:], np.int64))
-            progress.losses.append(np.asarray(result.step_losses[sent:], np.float32))
-        progress.flush(**extra)
-        state = RunState.from_engine(result.status)
-        message = result.message
-        run_receipt = receipts.receipt(run_id, train_config.seed, progress.chunk_marks)
-    except Exception as err:  # a failed run is reported in its row, never lost in a thread
-        log.exception("run %s failed", run_id)
-        state, message, run_receipt = RunState.FAILED, f"The run failed: {type(err).__name__}: {err}", {}
-    if writer.lost is not None:
-        message = f"{message} {STORE_LOST.format(error=writer.lost)}".strip()
-        _keep(run_id, _kept(run_id, config, state, message, progress, run_receipt, writer.arrays, started))
-        return state
-    writer("set_state", state, message, progress=progress.progress, receipt=run_receipt)
-    if writer.lost is not None:  # the very last write failed
-        message = f"{message} {STORE_LOST.format(error=writer.lost)}".strip()
-        _keep(run_id, _kept(run_id, config, state, message, progress, run_receipt, writer.arrays, started))
-    return state
-
-
-def _kept(run_id, config, state, message, progress: _Progress, run_receipt, arrays, started) -> KeptRun:
-    from lossviz.runs.store import RunRow
-
-    steps = np.concatenate(progress.all_steps + progress.steps) if progress.all_steps or progress.steps \
-        else np.empty(0, np.int64)
-    losses = np.concatenate(progress.all_losses + progress.losses) if progress.all_losses or progress.losses \
-        else np.empty(0, np.float32)
-    row = RunRow(run_id=run_id, config=dict(config), state=state, message=message, created_at=started,
-                 updated_at=time.time(), version=-1, owner=None, progress=dict(progress.progress),
-                 receipt=dict(run_receipt), steps=steps, step_losses=losses,
-                 epochs=progress.all_epochs + progress.epochs)
-    return KeptRun(row=row, arrays=dict(arrays))
+        recorder.start(dataset)
+        result = _run_engine(train_config, dataset, recorder)
+        return recorder.finish(train_config, dataset, result)
+    except Exception as err:  # noqa: BLE001  (reported in the run's row)
+        return recorder.fail(err)
 
 
 # ---------------------------------------------------------------- backends
