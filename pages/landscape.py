@@ -81,7 +81,7 @@ def stored_run(database_url: str, run_id: str) -> lr.RunWeights:
     return lr.stored_weights(open_store(database_url), run_id)
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=4)  # 60,000 images are 190 MB on the device
 def probes(source: str, _run: lr.RunWeights, images: int, _mnist):
     return lr.probes(_run, _mnist, images)
 

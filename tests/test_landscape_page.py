@@ -194,3 +194,11 @@ def test_browser_draws_the_classifier_pair_with_named_charts(server_url, page):
     page.keyboard.press("Enter")
     expander.locator('[data-testid="stDataFrame"]').wait_for(state="visible", timeout=20_000)
     screenshot(page, "landscape-classifier-pair")
+
+    page.goto(f"{server_url}/landscape?pair=classifier")  # the default view: the straight line
+    wait_for_app(page, timeout_ms=180_000)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+    assert not error_texts(page), error_texts(page)
+    labels = page.locator('[data-testid="stPlotlyChart"]').evaluate_all("els => els.map(e => e.ariaLabel)")
+    assert len(labels) == 2 and all("straight line" in label for label in labels), labels
+    screenshot(page, "landscape-classifier-line")

@@ -78,7 +78,7 @@ def line_figure(result: LineResult, unit: str, label: str) -> go.Figure:
         go.Scatter(x=result.alphas, y=result.test_loss, name="test loss", mode="lines+markers",
                    line=dict(color=VERMILLION, width=3, dash="dash"), marker=dict(symbol="square", size=5)),
     ]
-    layout = dict(title=_title(f"{label}: the straight line from initial (α = 0) to final (α = 1) weights"),
+    layout = dict(title=_title(f"{label}: from initial (α = 0) to final (α = 1) weights"),
                   margin=MARGIN, height=460 if classes else 380, hovermode="x unified",
                   xaxis=dict(title=dict(text="α")), yaxis=dict(title=dict(text=unit)),
                   legend=dict(orientation="h", y=-0.15))
