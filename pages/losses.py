@@ -64,21 +64,33 @@ def relevant(names: list[str]) -> tuple:
     return tuple((key, hyper[key]) for key in sorted(zoo.param_keys(names)))
 
 
+# Figures are cached by what they show (plotly builds them slowly; many visitors ask for the same ones).
+@st.cache_resource(max_entries=64, show_spinner=False)
+def curve_view(names: tuple, hyper_values: tuple, axis_label: str):
+    found = zoo.curves(names, hyper_values)
+    args = (found.x, found.values, found.slopes, [LOSSES[n].title for n in names], axis_label)
+    return plots.curves_figure(*args), plots.curves_alt(*args), plots.curves_data(*args)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def finished_view(key: tuple, _frame, _build):
+    """A finished fit's pictures, built once for every visitor with the same settings."""
+    return _build(_frame)
+
+
 def family_section(names: list[str], axis_label: str, key: str, words: dict[str, str]) -> None:
     if not names:
         st.info("Choose at least one loss above to draw it.", icon=":material/touch_app:")
         return
-    found = zoo.curves(names, hyper_vector)
-    titles = [LOSSES[n].title for n in names]
-    args = (found.x, found.values, found.slopes, titles, axis_label)
-    chart(plots.curves_figure(*args), plots.curves_alt(*args), plots.curves_data(*args), f"curves-{key}")
+    figure, alt, table = curve_view(tuple(names), tuple(hyper_vector), axis_label)
+    chart(figure, alt, table, f"curves-{key}")
     rename = lambda rows: [{words.get(k, k): v for k, v in row.items()} for row in rows]  # noqa: E731
     st.dataframe(rename(zoo.property_table(names, hyper_vector)), hide_index=True, key=f"properties-{key}")
     with st.expander("How each property is decided, and the numbers behind it"):
         st.markdown("\n".join(f"- **{words.get(k, k)}**: {note}" for k, note in zoo.PROPERTY_NOTES.items()))
         st.dataframe(rename(zoo.property_table(names, hyper_vector, details=True)), hide_index=True,
                      key=f"property-details-{key}")
-    for tab, name in zip(st.tabs(titles), names):
+    for tab, name in zip(st.tabs([LOSSES[n].title for n in names]), names):
         loss = LOSSES[name]
         with tab:
             st.latex(loss.formula)
@@ -149,21 +161,28 @@ reg_points = zf.regression_points(outliers, reg_seed)
 reg_slots = st.empty(), st.empty()
 
 
-def show_fit(slots, frame, live: bool, prefix: str, picture: tuple, summary: list[dict]) -> None:
-    """The fit's picture (figure, alt, data) over its training losses; the summary table once it is done."""
+def history(frame) -> tuple:
     titles = [LOSSES[n].title for n in frame.names]
+    return (plots.history_figure(frame.losses, titles, frame.total),
+            plots.history_alt(frame.losses, titles, frame.total), plots.history_data(frame.losses, titles))
+
+
+def show_fit(slots, frame, live: bool, prefix: str, key: tuple, build) -> None:
+    """The fit's picture over its training losses, and its summary table once it is done.
+
+    ``build(frame)`` gives (picture, history, summary), each picture a (figure, alt, data) triple.
+    """
+    picture, losses, summary = build(frame) if live else finished_view(key, frame, build)
     tag = f"{frame.step}-live" if live else "final"
     with slots[0].container():
         chart(*picture, f"{prefix}-fit-{tag}", with_data=not live)
     with slots[1].container():
-        chart(plots.history_figure(frame.losses, titles, frame.total),
-              plots.history_alt(frame.losses, titles, frame.total), plots.history_data(frame.losses, titles),
-              f"{prefix}-history-{tag}", with_data=not live)
+        chart(*losses, f"{prefix}-history-{tag}", with_data=not live)
         if not live:
             st.dataframe(summary, hide_index=True, key=f"{prefix}-summary")
 
 
-def draw_regression(frame, live: bool) -> None:
+def regression_view(frame) -> tuple:
     titles = [LOSSES[n].title for n in frame.names]
     grid = zf.regression_grid(reg_points)
     fitted = zf.predict(frame, grid[:, None])[..., 0]
@@ -172,12 +191,15 @@ def draw_regression(frame, live: bool) -> None:
                                        zf.TRUE_SLOPE * grid + zf.TRUE_INTERCEPT, titles, frame.step),
                plots.regression_alt(summary, frame.step, int(reg_points.corrupted.sum()), len(reg_points.y)),
                plots.regression_data(grid, fitted, titles))
-    show_fit(reg_slots, frame, live, "reg", picture, summary)
+    return picture, history(frame), summary
+
+
+reg_key = ("regression", tuple(regression), relevant(regression), outliers, model, reg_steps, reg_seed)
+
 
 if regression:
-    fit_live(zf.REGRESSION_TASK, regression, reg_points, reg_steps, reg_seed, model,
-             ("regression", tuple(regression), relevant(regression), outliers, model, reg_steps, reg_seed),
-             draw_regression)
+    fit_live(zf.REGRESSION_TASK, regression, reg_points, reg_steps, reg_seed, model, reg_key,
+             lambda frame, live: show_fit(reg_slots, frame, live, "reg", reg_key, regression_view))
 else:
     st.info("Choose a regression loss in section 1 to fit it.", icon=":material/touch_app:")
 
@@ -220,20 +242,23 @@ st.caption(f"Data: {source}; {int(cls_points.corrupted.sum())} labels moved to a
 cls_slots = st.empty(), st.empty()
 
 
-def draw_classification(frame, live: bool) -> None:
+def classification_view(frame) -> tuple:
     titles = [LOSSES[n].title for n in frame.names]
     summary = zf.accuracy(frame, cls_points)
     gx, gy, regions = zf.decision_grid(frame, cls_points)
     picture = (plots.regions_figure(gx, gy, regions, cls_points.x, cls_points.y, titles, class_names, frame.step),
                plots.regions_alt(summary, frame.step, bool(cls_points.corrupted.any())),
                zf.point_predictions(frame, cls_points, class_names))
-    show_fit(cls_slots, frame, live, "cls", picture, summary)
+    return picture, history(frame), summary
+
+
+cls_key = ("classification", tuple(classification), relevant(classification), noise, cls_steps, cls_seed,
+           data_key)
+
 
 if classification:
-    fit_live(zf.CLASSIFICATION_TASK, classification, cls_points, cls_steps, cls_seed, "line",
-             ("classification", tuple(classification), relevant(classification), noise, cls_steps, cls_seed,
-              data_key),
-             draw_classification)
+    fit_live(zf.CLASSIFICATION_TASK, classification, cls_points, cls_steps, cls_seed, "line", cls_key,
+             lambda frame, live: show_fit(cls_slots, frame, live, "cls", cls_key, classification_view))
 else:
     st.info("Choose a classification loss in section 1 to fit it.", icon=":material/touch_app:")
 
