@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import app_test, error_texts, screenshot, wait_for_app
-from lossviz import lab, site
+from lossviz import lab, settings, site
 
 PAGE = "pages/mnist.py"
 
@@ -85,7 +85,7 @@ def test_a_link_opens_the_same_setup_and_a_bad_link_gives_notices():
     assert at.selectbox(key="mnist:p").value == "classifier-mse"
     assert at.number_input(key="mnist:lr").value == 0.5
     assert at.text_input(key="mnist:hidden").value == ""  # the bad widths were ignored
-    assert at.number_input(key="mnist:ep").value == lab.settings.limits().max_epochs
+    assert at.number_input(key="mnist:ep").value == settings.limits().max_epochs
     notices = " ".join(w.value for w in at.warning)
     assert "hidden=x1" in notices and "ep=9999" in notices
     assert "Squared error on a softmax output" in texts(at)

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from lossviz import lab
+from lossviz.lab.smoothing import debiased_ema
 
 # No plotly template: resolving one costs ~20 ms per figure, and st.plotly_chart applies
 # Streamlit's own theme anyway.
@@ -51,7 +51,7 @@ def step_loss_figure(
     constructor call from plain dicts (plotly's per-property updates cost ~4× more).
     """
     y = np.asarray(step_losses, dtype=np.float64)
-    smoothed = lab.debiased_ema(y, smoothing) if len(y) else y
+    smoothed = debiased_ema(y, smoothing) if len(y) else y
     xs, ys = thin(steps, y)
     xm, ym = thin(steps, smoothed)
     traces = [
