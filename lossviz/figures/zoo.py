@@ -1,9 +1,11 @@
 """Plotly figures of the "Loss zoo" page, each with the sentence its ``alt`` text says and the numbers it draws.
 
-Compared series differ in colour (Okabe–Ito, the colours that stay apart under
-protanopia, deuteranopia and tritanopia, minus yellow and sky blue, which are
-under 3:1 on white), dash and marker; class regions use viridis, a perceptually
-uniform scale.  No Streamlit, no JAX: arrays in, figures and text out.
+Compared series differ in colour, dash and marker.  The colours are the four
+Okabe–Ito colours (which stay apart under protanopia, deuteranopia and
+tritanopia) with at least 3:1 contrast on both a white and Streamlit's dark
+background (#0E1117), plus a mid grey: black, orange, sky blue and yellow fail
+one of the two.  Class regions use viridis, a perceptually uniform scale.
+No Streamlit, no JAX: arrays in, figures and text out.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from plotly.subplots import make_subplots
 
 from lossviz.figures.theme import TEMPLATE
 
-# Okabe & Ito (2008), "Color Universal Design": black, blue, vermillion, bluish green, reddish purple.
-SERIES_COLOURS = ("#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7")
+# Okabe & Ito (2008), "Color Universal Design": blue, vermillion, bluish green, reddish purple; then grey.
+# Contrast on white / on #0E1117: 5.2/3.6, 3.9/4.9, 3.4/5.5, 3.1/6.2, 4.5/4.2.  Grey comes last: the
+# regression fit draws its data in grey and has at most four losses.
+SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#767676")
 SERIES_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 SERIES_MARKERS = ("circle", "square", "diamond", "triangle-up", "x")
 CLASS_MARKERS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "star", "hexagon", "cross",
@@ -129,7 +133,7 @@ def regression_figure(x: np.ndarray, y: np.ndarray, outlier: np.ndarray, grid: n
         go.Scatter(x=x[~outlier], y=y[~outlier], mode="markers", name="data",
                    marker=dict(color="#767676", size=6, symbol="circle-open")),
         go.Scatter(x=x[outlier], y=y[outlier], mode="markers", name="outliers",
-                   marker=dict(color="#767676", size=8, symbol="x-thin", line=dict(width=2, color="#444444"))),
+                   marker=dict(color="#767676", size=8, symbol="x-thin", line=dict(width=2, color="#767676"))),
         go.Scatter(x=grid, y=truth, mode="lines", name="true line", line=dict(color="#767676", dash="dot")),
     ])
     for i, title in enumerate(titles):
@@ -182,7 +186,7 @@ def regions_figure(gx: np.ndarray, gy: np.ndarray, regions: np.ndarray, x: np.nd
                 x=x[chosen, 0], y=x[chosen, 1], mode="markers", name=f"class {class_names[k]}",
                 legendgroup=f"class {k}", showlegend=(m == 0),
                 marker=dict(size=6, color=colours[k], symbol=CLASS_MARKERS[k % len(CLASS_MARKERS)],
-                            line=dict(width=1, color="#000000")),
+                            line=dict(width=1, color="#767676")),  # 3:1 on pale tints and on dark
             ), 1, m + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
