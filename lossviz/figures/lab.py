@@ -3,6 +3,7 @@
 The live charts are redrawn several times a second, so the builders stay
 light: long series are thinned to at most ``max_points`` evenly spaced
 points (always keeping the last one), and digit grids are one heatmap each.
+Margins, fonts and colours are the one policy of :mod:`lossviz.figures.theme`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from lossviz.figures import theme
 from lossviz.lab.smoothing import debiased_ema
 
-# No plotly template: resolving one costs ~20 ms per figure, and st.plotly_chart applies
-# Streamlit's own theme anyway.
-MARGIN = dict(l=10, r=10, t=40, b=10)
 MAX_POINTS = 1500
 
 
@@ -56,21 +55,21 @@ def step_loss_figure(
     xm, ym = thin(steps, smoothed)
     traces = [
         dict(type="scatter", x=xs, y=ys, mode="lines", name="per step", opacity=0.35,
-             line=dict(width=1, color="#1f77b4")),
+             line=dict(width=1, color=theme.series_colour(0))),
         dict(type="scatter", x=xm, y=ym, mode="lines", name=f"smoothed (β = {smoothing:g})",
-             line=dict(width=2.5, color="#d62728")),
+             line=dict(width=2.5, color=theme.series_colour(1))),
     ]
     if floor is not None and len(xs):
         # A two-point trace rather than add_hline: shapes cost ~15 ms per redraw.
         traces.append(dict(type="scatter", x=[xs[0], xs[-1]], y=[floor, floor], mode="lines",
                            name=f"BCE floor of the data ({floor:.4f})",
-                           line=dict(dash="dash", color="#2ca02c", width=2)))
+                           line=dict(dash="dash", color=theme.series_colour(2), width=2)))
     title = f"Training {loss_name} per step"
     use_log = log_y and _positive_for_log(np.append(y, floor if floor is not None else 1.0))
     if log_y and not use_log:
         title += " (linear axis: some losses are ≤ 0)"
-    layout = dict(
-        height=height, margin=MARGIN, title=dict(text=title), uirevision="steps",
+    layout = theme.layout(
+        height=height, title=dict(text=title), uirevision="steps",
         xaxis=dict(title=dict(text="step")),
         yaxis=dict(title=dict(text=loss_name), type="log" if use_log else "linear"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
@@ -83,20 +82,21 @@ def epoch_loss_figure(epochs: Sequence[dict], loss_name: str = "loss", show_kera
     """Per-epoch train and test loss; with ``show_keras`` also the loss Keras 3 would report."""
     e = [row["epoch"] for row in epochs]
     fig = go.Figure()
-    series = [("train", "train_loss", "#1f77b4"), ("test", "test_loss", "#ff7f0e")]
+    series = [("train", "train_loss"), ("test", "test_loss")]
     if show_keras:
-        series.append(("what Keras 3 reports", "keras_reported_loss", "#9467bd"))
+        series.append(("what Keras 3 reports", "keras_reported_loss"))
     values = []
-    for name, key, color in series:
+    for i, (name, key) in enumerate(series):
         y = [_nan(row.get(key)) for row in epochs]
         values += y
-        fig.add_trace(go.Scatter(x=e, y=y, mode="lines+markers", name=name, line=dict(color=color)))
+        fig.add_trace(go.Scatter(x=e, y=y, mode="lines+markers", name=name, line=theme.series_line(i),
+                                 marker=dict(symbol=theme.MARKERS[i % len(theme.MARKERS)])))
     use_log = log_y and _positive_for_log(np.asarray(values, dtype=np.float64))
-    fig.update_layout(
-        height=height, margin=MARGIN, title=f"{loss_name} per epoch",
+    fig.update_layout(**theme.layout(
+        height=height, title=f"{loss_name} per epoch",
         xaxis_title="epoch", yaxis_title=loss_name, yaxis_type="log" if use_log else "linear",
         xaxis=dict(dtick=1), uirevision="epochs",
-    )
+    ))
     return fig
 
 
@@ -104,11 +104,11 @@ def accuracy_figure(epochs: Sequence[dict], height: int = 300) -> go.Figure:
     """Test accuracy per epoch, in [0, 1]."""
     fig = go.Figure(go.Scatter(
         x=[row["epoch"] for row in epochs], y=[_nan(row.get("test_accuracy")) for row in epochs],
-        mode="lines+markers", name="test accuracy", line=dict(color="#2ca02c"),
+        mode="lines+markers", name="test accuracy", line=dict(color=theme.series_colour(2)),
     ))
-    fig.update_layout(height=height, margin=MARGIN, title="Test accuracy per epoch",
+    fig.update_layout(**theme.layout(height=height, title="Test accuracy per epoch",
                       xaxis_title="epoch", yaxis_title="accuracy", yaxis_range=[0, 1],
-                      xaxis=dict(dtick=1), uirevision="accuracy")
+                      xaxis=dict(dtick=1), uirevision="accuracy"))
     return fig
 
 
@@ -140,16 +140,16 @@ def reconstruction_figure(originals: np.ndarray, reconstructions: np.ndarray, re
         peak = np.nanmax(np.abs(bottom), axis=1, keepdims=True)
         bottom = np.divide(bottom, peak, out=np.zeros_like(bottom), where=peak > 0)
     grid = _tile(np.concatenate([top, np.clip(bottom, 0.0, 1.0)]), columns=top.shape[0])
-    fig = go.Figure(go.Heatmap(z=grid, zmin=0.0, zmax=1.0, colorscale="Greys", showscale=False,
+    fig = go.Figure(go.Heatmap(z=grid, zmin=0.0, zmax=1.0, colorscale=theme.INK, showscale=False,
                                hovertemplate="%{z:.3f}<extra></extra>"))
     title = "Test digits (top) and reconstructions (bottom)"
     if epoch is not None:
         title += f", epoch {epoch}"
     if rescale:
         title += ", each output rescaled to its maximum"
-    fig.update_layout(height=height, margin=MARGIN, title=title,
+    fig.update_layout(**theme.layout(height=height, title=title,
                       xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed",
-                                                           scaleanchor="x"))
+                                                           scaleanchor="x")))
     return fig
 
 
@@ -158,12 +158,12 @@ def confusion_figure(matrix: np.ndarray, height: int = 420) -> go.Figure:
     m = np.asarray(matrix)
     labels = [str(d) for d in range(m.shape[0])]
     fig = go.Figure(go.Heatmap(
-        z=m, x=labels, y=labels, colorscale="Blues", text=m, texttemplate="%{text}",
+        z=m, x=labels, y=labels, colorscale=theme.SEQUENTIAL, text=m, texttemplate="%{text}",
         hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>", showscale=False,
     ))
-    fig.update_layout(height=height, margin=MARGIN, title="Confusion matrix (test set)",
+    fig.update_layout(**theme.layout(height=height, title="Confusion matrix (test set)",
                       xaxis=dict(title=dict(text="predicted"), dtick=1),
-                      yaxis=dict(title=dict(text="true"), dtick=1, autorange="reversed"))
+                      yaxis=dict(title=dict(text="true"), dtick=1, autorange="reversed")))
     return fig
 
 
@@ -175,14 +175,14 @@ def misclassified_figure(images: np.ndarray, true_labels: Sequence[int], predict
         imgs = imgs / 255.0
     n = imgs.shape[0]
     fig = go.Figure(go.Heatmap(z=_tile(imgs, columns=max(n, 1)) if n else [[np.nan]], zmin=0, zmax=1,
-                               colorscale="Greys", showscale=False, hoverinfo="skip"))
+                               colorscale=theme.INK, showscale=False, hoverinfo="skip"))
     for i, (t, p) in enumerate(zip(true_labels, predicted)):
         fig.add_annotation(x=i * 29 + 13.5, y=-3, text=f"{int(t)} → {int(p)}", showarrow=False,
                            font=dict(size=13))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10),
+    fig.update_layout(**theme.layout(height=height,
                       title="Misclassified test digits (true → predicted)",
                       xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed",
-                                                           scaleanchor="x", range=[28, -8]))
+                                                           scaleanchor="x", range=[28, -8])))
     return fig
 
 
@@ -192,17 +192,18 @@ def overlay_figure(series: Sequence[tuple[str, Sequence[float], Sequence[float]]
     """Several runs on one chart: ``series`` is ``(legend label, x, y)`` per run."""
     fig = go.Figure()
     values = []
-    for label, x, y in series:
+    for i, (label, x, y) in enumerate(series):
         xs, ys = thin(x, y)
         values.append(np.asarray(ys, dtype=np.float64))
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if markers else "lines", name=label))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if markers else "lines", name=label,
+                                 line=theme.series_line(i), marker=dict(symbol=theme.MARKERS[i % len(theme.MARKERS)])))
     joined = np.concatenate(values) if values else np.array([])
     use_log = log_y and _positive_for_log(joined)
     if log_y and not use_log:
         title += " (linear axis: some values are ≤ 0)"
-    fig.update_layout(height=height, margin=MARGIN, title=title, xaxis_title=x_title,
+    fig.update_layout(**theme.layout(height=height, title=title, xaxis_title=x_title,
                       yaxis_title=y_title, yaxis_type="log" if use_log else "linear",
-                      legend=dict(orientation="h", yanchor="top", y=-0.15))
+                      legend=dict(orientation="h", yanchor="top", y=-0.15)))
     return fig
 
 
