@@ -3,7 +3,7 @@
 
 This file is what the lab's "Export as script" button ships.  The export
 rewrites only the ``CONFIG`` literal below; everything else is this file as
-it is in the lossviz package, where it is linted and tested like any module.
+it is in the lossviz package, where it is compiled and tested like any other module.
 
 It does not import lossviz, on purpose: whoever downloads it has only jax,
 optax and numpy.  So the initialisation, the per-epoch shuffles, the
