@@ -3,10 +3,10 @@
 Non-finite values (the ``inf`` edges of an unclipped surface) are drawn as
 gaps, never as a number they are not.
 
-Each figure is built in one go from a layout dict, with no plotly template
-and no ``make_subplots``/``add_hline``: those validate a whole template or
-subplot grid per call and cost tens of milliseconds each, while the page must
-redraw within 150 ms.  Streamlit's own chart theme styles the figures.
+Each figure is built in one go from a layout dict, with no ``make_subplots``
+or ``add_hline``: those validate a whole subplot grid per call and cost tens
+of milliseconds each, while the page must redraw within 150 ms.  Colours,
+margins and fonts come from :mod:`lossviz.figures.theme`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from lossviz.figures import theme
 from lossviz.lessons.bce import LogitSlice, RawSlice, Slice, Surface
 from lossviz.lessons.bce_mnist import FloorStats
 
 LOG_FLOOR = 1e-3
 """Below this a log colour scale shows one colour: BCE is exactly 0 only at two corners."""
-VALLEY = dict(color="#d62728", width=5)
-SLICE_LINE = dict(color="#1f77b4", width=4, dash="dash")
-MARGIN = dict(l=10, r=10, t=50, b=10)
+VALLEY = dict(color=theme.VERMILLION, width=5)
+SLICE_LINE = dict(color=theme.BLUE, width=4, dash="dash")
+BCE_LINE, MSE_LINE = theme.series_line(0), theme.series_line(1)
 
 
 def _finite_or_nan(values: np.ndarray) -> np.ndarray:
@@ -30,7 +31,7 @@ def _finite_or_nan(values: np.ndarray) -> np.ndarray:
 
 def _hline(y: float, xref: str = "x", yref: str = "y", **line) -> dict:
     return dict(type="line", xref=f"{xref} domain", yref=yref, x0=0, x1=1, y0=y, y1=y,
-                line=dict(color="grey", width=1) | line)
+                line=dict(color=theme.GREY, width=1) | line)
 
 
 def _label(text: str, x: float, y: float, xref: str = "x domain", yref: str = "y", **kwargs) -> dict:
@@ -74,7 +75,7 @@ def surface_figure(surface: Surface, valley_y: np.ndarray, valley_h: np.ndarray,
     colour, colorbar = _colour(surface.bce, log_colour)
     data = [
         go.Surface(x=surface.p, y=surface.y, z=_finite_or_nan(surface.bce), surfacecolor=colour,
-                   colorscale="Viridis", colorbar=colorbar, name="BCE",
+                   colorscale=theme.SEQUENTIAL, colorbar=colorbar, name="BCE",
                    hovertemplate="p = %{x:.3f}<br>y = %{y:.3f}<br>BCE = %{z:.4f}<extra></extra>"),
         go.Scatter3d(x=valley_y, y=valley_y, z=valley_h, mode="lines", line=VALLEY,
                      name="valley p = y, height H(y)"),
@@ -84,8 +85,8 @@ def surface_figure(surface: Surface, valley_y: np.ndarray, valley_h: np.ndarray,
         data.append(go.Scatter3d(x=surface.p, y=np.full_like(surface.p, surface.y[row]),
                                  z=_finite_or_nan(surface.bce[row]), mode="lines", line=SLICE_LINE,
                                  name=f"slice y = {surface.y[row]:.2f}"))
-    return go.Figure(data=data, layout=dict(
-        height=520, margin=dict(l=0, r=0, t=50, b=0),
+    return go.Figure(data=data, layout=theme.layout(
+        height=520, margin=theme.MARGIN_3D,
         title=_title(f"BCE(y, p), {surface.bce.shape[0]}×{surface.bce.shape[1]} grid, {_edge_note(surface)}"),
         legend=dict(x=0, y=1), uirevision="surface",
         scene=dict(xaxis=dict(title=dict(text="prediction p")), yaxis=dict(title=dict(text="target y")),
@@ -97,7 +98,7 @@ def heatmap_figure(surface: Surface, log_colour: bool, slice_y: float | None = N
     """BCE(y, p) as a heat map with the valley ``p = y`` and the chosen slice drawn on it."""
     colour, colorbar = _colour(surface.bce, log_colour)
     data = [
-        go.Heatmap(x=surface.p, y=surface.y, z=colour, colorscale="Viridis", colorbar=colorbar,
+        go.Heatmap(x=surface.p, y=surface.y, z=colour, colorscale=theme.SEQUENTIAL, colorbar=colorbar,
                    customdata=_finite_or_nan(surface.bce), name="BCE",
                    hovertemplate="p = %{x:.3f}<br>y = %{y:.3f}<br>BCE = %{customdata:.4f}<extra></extra>"),
         go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=VALLEY, name="valley p = y"),
@@ -105,8 +106,8 @@ def heatmap_figure(surface: Surface, log_colour: bool, slice_y: float | None = N
     if slice_y is not None:
         data.append(go.Scatter(x=[0, 1], y=[slice_y, slice_y], mode="lines", line=SLICE_LINE,
                                name=f"slice y = {slice_y:.2f}"))
-    return go.Figure(data=data, layout=dict(
-        height=520, margin=MARGIN, title=_title(f"Heat map ({'log' if log_colour else 'linear'} colour)"),
+    return go.Figure(data=data, layout=theme.layout(
+        height=520, title=_title(f"Heat map ({'log' if log_colour else 'linear'} colour)"),
         xaxis=dict(title=dict(text="prediction p"), range=[0, 1], constrain="domain"),
         yaxis=dict(title=dict(text="target y"), range=[0, 1], scaleanchor="x"),
         legend=dict(orientation="h", y=-0.12),
@@ -117,31 +118,31 @@ def slice_figure(slice_: Slice, show_excess: bool) -> go.Figure:
     """BCE(y, ·) and MSE against p, their minima at p = y, and both derivatives below."""
     y, p = slice_.y, slice_.p
     data = [
-        go.Scatter(x=p, y=_finite_or_nan(slice_.bce), name="BCE(y, p)", line=dict(color="#1f77b4")),
-        go.Scatter(x=p, y=slice_.mse, name="MSE (p − y)²", line=dict(color="#ff7f0e")),
+        go.Scatter(x=p, y=_finite_or_nan(slice_.bce), name="BCE(y, p)", line=BCE_LINE),
+        go.Scatter(x=p, y=slice_.mse, name="MSE (p − y)²", line=MSE_LINE),
     ]
     if show_excess:
         data.append(go.Scatter(x=p, y=_finite_or_nan(slice_.excess), name="BCE − H(y) = KL",
-                               line=dict(color="#2ca02c", dash="dot")))
+                               line=dict(color=theme.BLUISH_GREEN, dash="dot")))
     data += [
         go.Scatter(x=[y], y=[slice_.floor], mode="markers+text", name="BCE minimum",
-                   marker=dict(size=12, color="#1f77b4", symbol="diamond"),
+                   marker=dict(size=12, color=theme.BLUE, symbol="diamond"),
                    text=[f"p = y = {y:.2f}, H(y) = {slice_.floor:.3f}"], textposition="top center"),
         go.Scatter(x=[y], y=[0.0], mode="markers", name="MSE minimum (0)",
-                   marker=dict(size=10, color="#ff7f0e", symbol="x")),
+                   marker=dict(size=10, color=theme.VERMILLION, symbol="x")),
         go.Scatter(x=p, y=_finite_or_nan(slice_.dbce), name="dBCE/dp = (p − y)/(p(1 − p))",
-                   line=dict(color="#1f77b4"), xaxis="x2", yaxis="y2"),
-        go.Scatter(x=p, y=slice_.dmse, name="dMSE/dp = 2(p − y)", line=dict(color="#ff7f0e"),
+                   line=BCE_LINE, xaxis="x2", yaxis="y2"),
+        go.Scatter(x=p, y=slice_.dmse, name="dMSE/dp = 2(p − y)", line=MSE_LINE,
                    xaxis="x2", yaxis="y2"),
         go.Scatter(x=[y], y=[0.0], mode="markers", name="derivative = 0 at p = y",
-                   marker=dict(size=10, color="#d62728"), xaxis="x2", yaxis="y2"),
+                   marker=dict(size=10, color=theme.GREY), xaxis="x2", yaxis="y2"),
     ]
     layout = _two_rows(split=0.4)
     layout["yaxis"] |= dict(title=dict(text="loss (nats)"), range=[-0.1, 4.0])
     layout["yaxis2"] |= dict(title=dict(text="slope"), range=[-10, 10])
     layout["xaxis2"] |= dict(title=dict(text="prediction p"), range=[0, 1])
-    return go.Figure(data=data, layout=layout | dict(
-        height=620, margin=MARGIN, title=_title(f"Loss against p for target y = {y:.2f}; derivative below"),
+    return go.Figure(data=data, layout=theme.layout(**layout) | dict(
+        height=620, title=_title(f"Loss against p for target y = {y:.2f}; derivative below"),
         shapes=[_hline(0.0, "x2", "y2")],
     ))
 
@@ -150,15 +151,15 @@ def floors_figure(stats: FloorStats) -> go.Figure:
     """Histogram of per-image floors (mean binary entropy of each image's pixels)."""
     centres = 0.5 * (stats.hist_edges[:-1] + stats.hist_edges[1:])
     return go.Figure(
-        data=[go.Bar(x=centres, y=stats.hist_counts, width=np.diff(stats.hist_edges), marker_color="#1f77b4",
+        data=[go.Bar(x=centres, y=stats.hist_counts, width=np.diff(stats.hist_edges), marker_color=theme.BLUE,
                      name="images", hovertemplate="floor ≈ %{x:.4f}<br>%{y} images<extra></extra>")],
-        layout=dict(
-            height=340, margin=MARGIN, bargap=0,
+        layout=theme.layout(
+            height=340, bargap=0,
             title=_title(f"Per-image BCE floor, {stats.images:,} training images"),
             xaxis=dict(title=dict(text="image floor: mean H(x) over its pixels (nats)")),
             yaxis=dict(title=dict(text="images")),
             shapes=[dict(type="line", xref="x", yref="y domain", x0=stats.mean_floor, x1=stats.mean_floor,
-                         y0=0, y1=1, line=dict(color="#d62728", dash="dash"))],
+                         y0=0, y1=1, line=dict(color=theme.VERMILLION, dash="dash"))],
             annotations=[_label(f"mean {stats.mean_floor:.4f} nats/pixel", stats.mean_floor, 1.0,
                                 xref="x", yref="y domain", xanchor="left", yanchor="top")],
         ))
@@ -179,7 +180,7 @@ def digits_figure(target: np.ndarray, softmax_output: np.ndarray | None, labels:
     data, layout, annotations = [], {}, []
     for i, (name, values, top) in enumerate(panels):
         suffix = "" if i == 0 else str(i + 1)
-        data.append(go.Heatmap(z=values[::-1], zmin=0.0, zmax=top, colorscale="Greys", showscale=False,
+        data.append(go.Heatmap(z=values[::-1], zmin=0.0, zmax=top, colorscale=theme.INK, showscale=False,
                                name=name, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
                                hovertemplate=name + ": %{z:.4f}<extra></extra>"))
         domain = [i * width + gap / 2, (i + 1) * width - gap / 2]
@@ -187,21 +188,21 @@ def digits_figure(target: np.ndarray, softmax_output: np.ndarray | None, labels:
         layout[f"yaxis{suffix}"] = dict(visible=False, scaleanchor=f"x{suffix}", anchor=f"x{suffix}")
         annotations.append(_label(labels.get(name, name), sum(domain) / 2, 1.0, xref="paper", yref="paper",
                                   xanchor="center", yanchor="bottom"))
-    return go.Figure(data=data, layout=layout | dict(height=300, margin=dict(l=0, r=0, t=40, b=0),
-                                                     annotations=annotations))
+    return go.Figure(data=data, layout=theme.layout(**layout) | dict(height=300, margin=dict(l=0, r=0, t=40, b=0),
+                                                                     annotations=annotations))
 
 
 def fit_curve_figure(losses: np.ndarray, simplex_bound: float, floor: float) -> go.Figure:
     """Mean BCE of the softmax output during the fit, the simplex bound and the digit's floor."""
     steps = np.arange(1, len(losses) + 1)
     return go.Figure(
-        data=[go.Scatter(x=steps, y=losses, mode="lines", name="softmax fit (Adam)")],
-        layout=dict(
-            height=300, margin=MARGIN, title=_title("Mean BCE of softmax(z) while Adam fits the 784 logits"),
+        data=[go.Scatter(x=steps, y=losses, mode="lines", name="softmax fit (Adam)", line=theme.series_line(0))],
+        layout=theme.layout(
+            height=300, title=_title("Mean BCE of softmax(z) while Adam fits the 784 logits"),
             xaxis=dict(title=dict(text="step")),
             yaxis=dict(title=dict(text="mean BCE (nats, log)"), type="log"),
-            shapes=[_hline(simplex_bound, color="#d62728", dash="dash"),
-                    _hline(floor, color="#2ca02c", dash="dot")],
+            shapes=[_hline(simplex_bound, color=theme.VERMILLION, dash="dash"),
+                    _hline(floor, color=theme.BLUISH_GREEN, dash="dot")],
             annotations=[
                 _label(f"simplex bound {simplex_bound:.4f}", 1.0, np.log10(simplex_bound), xanchor="right",
                        yanchor="bottom"),
@@ -216,13 +217,14 @@ def raw_figure(raw: RawSlice) -> go.Figure:
     return go.Figure(
         data=[
             go.Scatter(x=raw.one_minus_p, y=_finite_or_nan(raw.bce), mode="lines", name=f"BCE({raw.y:g}, p)",
+                       line=theme.series_line(0),
                        hovertemplate="1 − p = %{x:.1e}<br>BCE = %{y:.1f}<extra></extra>"),
             go.Scatter(x=[raw.one_minus_p[-1]], y=[raw.bce[-1]], mode="markers+text",
-                       marker=dict(size=10, color="#d62728"), name="Keras's clip, p = 1 − ε",
+                       marker=dict(size=10, color=theme.VERMILLION), name="Keras's clip, p = 1 − ε",
                        text=[f"{raw.bce[-1]:,.0f} at p = 1 − ε"], textposition="middle left"),
         ],
-        layout=dict(
-            height=340, margin=MARGIN, title=_title(f"Raw target y = {raw.y:g}: BCE as p → 1"),
+        layout=theme.layout(
+            height=340, title=_title(f"Raw target y = {raw.y:g}: BCE as p → 1"),
             xaxis=dict(title=dict(text="1 − p (log scale; p grows to the right)"), type="log",
                        autorange="reversed"),
             yaxis=dict(title=dict(text="BCE (nats)")),
@@ -232,23 +234,23 @@ def raw_figure(raw: RawSlice) -> go.Figure:
 def logit_figure(logit: LogitSlice) -> go.Figure:
     """BCE of σ(z) against y along the logit z (stable form) and its gradient σ(z) − y."""
     data = [
-        go.Scatter(x=logit.z, y=logit.bce, name="BCE = max(z, 0) − zy + log(1 + e^−|z|)"),
-        go.Scatter(x=logit.z, y=logit.grad, name="gradient σ(z) − y", line=dict(color="#ff7f0e"),
+        go.Scatter(x=logit.z, y=logit.bce, name="BCE = max(z, 0) − zy + log(1 + e^−|z|)", line=theme.series_line(0)),
+        go.Scatter(x=logit.z, y=logit.grad, name="gradient σ(z) − y", line=theme.series_line(1),
                    xaxis="x2", yaxis="y2"),
     ]
     if logit.z_star is not None and abs(logit.z_star) <= logit.z[-1]:
         data += [
             go.Scatter(x=[logit.z_star], y=[logit.floor], mode="markers", name="minimum z* = logit(y)",
-                       marker=dict(size=12, color="#d62728", symbol="diamond")),
+                       marker=dict(size=12, color=theme.GREY, symbol="diamond")),
             go.Scatter(x=[logit.z_star], y=[0.0], mode="markers", showlegend=False,
-                       marker=dict(size=10, color="#d62728"), xaxis="x2", yaxis="y2"),
+                       marker=dict(size=10, color=theme.GREY), xaxis="x2", yaxis="y2"),
         ]
     layout = _two_rows(split=0.45)
     layout["yaxis"] |= dict(title=dict(text="BCE (nats)"))
     layout["yaxis2"] |= dict(title=dict(text="gradient"))
     layout["xaxis2"] |= dict(title=dict(text="logit z"))
-    return go.Figure(data=data, layout=layout | dict(
-        height=480, margin=MARGIN, title=_title(f"BCE(y = {logit.y:.2f}, σ(z)) along the logit; gradient below"),
-        shapes=[_hline(0.0, "x2", "y2"), _hline(logit.floor, color="#2ca02c", dash="dot")],
+    return go.Figure(data=data, layout=theme.layout(**layout) | dict(
+        height=480, title=_title(f"BCE(y = {logit.y:.2f}, σ(z)) along the logit; gradient below"),
+        shapes=[_hline(0.0, "x2", "y2"), _hline(logit.floor, color=theme.BLUISH_GREEN, dash="dot")],
         annotations=[_label(f"H(y) = {logit.floor:.3f}", 1.0, logit.floor, xanchor="right", yanchor="bottom")],
     ))

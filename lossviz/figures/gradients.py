@@ -6,14 +6,17 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lossviz.figures import theme
 from lossviz.lessons.gradients import COST_LABELS, COSTS, GradientCurves, NeuronHistory
 from lossviz.lessons.softmax_gradients import SOFTMAX_COST_LABELS, SOFTMAX_COSTS
 
-TEMPLATE = "plotly_white"
-COLORS = {"quadratic": "#d62728", "cross_entropy": "#1f77b4", "sigma": "#2ca02c", "sigma_prime": "#9467bd",
-          "log_likelihood": "#1f77b4", "mse": "#d62728"}
-SATURATED_FILL = "rgba(214, 39, 40, 0.10)"
-MARGIN = dict(l=10, r=10, t=50, b=10)
+COLORS = {"quadratic": theme.VERMILLION, "cross_entropy": theme.BLUE, "sigma": theme.BLUISH_GREEN,
+          "sigma_prime": theme.REDDISH_PURPLE, "log_likelihood": theme.BLUE, "mse": theme.VERMILLION}
+DASHES = {"quadratic": "dash", "cross_entropy": "solid", "log_likelihood": "solid", "mse": "dash"}
+"""Compared costs differ in dash as well as colour (the theme's policy)."""
+MARKERS = {"quadratic": "square", "cross_entropy": "circle", "log_likelihood": "circle", "mse": "square"}
+SATURATED_FILL = theme.translucent(theme.VERMILLION, 0.10)
+SATURATED_SWATCH = theme.translucent(theme.VERMILLION, 0.35)
 
 
 def _sigmoid(z):
@@ -36,26 +39,26 @@ def gradient_curves_figure(curves: GradientCurves, axis: str, saturation_bound: 
         if x1 > x0:
             fig.add_vrect(x0=x0, x1=x1, fillcolor=SATURATED_FILL, line_width=0, layer="below")
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"saturated: σ′(z) < {threshold:g}",
-                             marker=dict(symbol="square", size=12, color=SATURATED_FILL.replace("0.10", "0.35"))))
+                             marker=dict(symbol="square", size=12, color=SATURATED_SWATCH)))
     traces = [("σ(z)", curves.a, COLORS["sigma"], "dot"), ("σ′(z)", curves.sigma_prime, COLORS["sigma_prime"], "dot")]
-    traces += [(f"∂C/∂w {COST_LABELS[c]}", curves.dw[i], COLORS[c], "solid") for i, c in enumerate(COSTS)]
+    traces += [(f"∂C/∂w {COST_LABELS[c]}", curves.dw[i], COLORS[c], DASHES[c]) for i, c in enumerate(COSTS)]
     for name, values, color, dash in traces:
         fig.add_trace(go.Scatter(x=along, y=values, mode="lines", name=name, line=dict(color=color, dash=dash)))
     for a_mark, z_mark in marked.items():
         where = z_mark if axis == "z" else a_mark
-        fig.add_vline(x=where, line=dict(color="gray", dash="dot", width=1),
+        fig.add_vline(x=where, line=dict(color=theme.GREY, dash="dot", width=1),
                       annotation_text=f"a = {a_mark:g}", annotation_position="top")
         index = int(np.argmin(np.abs(along - where)))
         fig.add_trace(go.Scatter(
             x=[where] * 4, y=[curves.a[index], curves.sigma_prime[index], curves.dw[0, index], curves.dw[1, index]],
-            mode="markers", showlegend=False, marker=dict(size=9, color="black", symbol="circle-open", line=dict(width=2)),
+            mode="markers", showlegend=False, marker=dict(size=9, color=theme.GREY, symbol="circle-open", line=dict(width=2)),
             hovertemplate=f"a = {a_mark:g}<br>value %{{y:.4f}}<extra></extra>",
         ))
-    fig.update_layout(
-        template=TEMPLATE, height=420, margin=MARGIN, legend=dict(orientation="h", y=-0.18),
+    fig.update_layout(**theme.layout(
+        height=420, legend=dict(orientation="h", y=-0.18),
         title=f"Gradients of a sigmoid neuron (x = {x:g}, y = {y:g}) from jax.grad",
         xaxis_title="logit z = wx + b" if axis == "z" else "output a = σ(z)", yaxis_title="value",
-    )
+    ))
     return fig
 
 
@@ -66,18 +69,18 @@ def training_figure(history: NeuronHistory, epoch: int, quantity: str) -> go.Fig
     fig = go.Figure()
     for i, cost in enumerate(COSTS):
         fig.add_trace(go.Scatter(x=epochs, y=values[i], mode="lines", name=COST_LABELS[cost],
-                                 line=dict(color=COLORS[cost])))
+                                 line=dict(color=COLORS[cost], dash=DASHES[cost])))
     for i, cost in enumerate(COSTS):
         fig.add_trace(go.Scatter(
             x=[epoch], y=[values[i, epoch]], mode="markers", showlegend=False,
-            marker=dict(size=11, color=COLORS[cost], line=dict(width=2, color="black")),
+            marker=dict(size=11, color=COLORS[cost], symbol=MARKERS[cost], line=dict(width=2, color=theme.BLACK)),
             hovertemplate=f"{COST_LABELS[cost]}, epoch %{{x}}: %{{y:.4f}}<extra></extra>",
         ))
-    fig.add_vline(x=epoch, line=dict(color="gray", dash="dot", width=1))
+    fig.add_vline(x=epoch, line=dict(color=theme.GREY, dash="dot", width=1))
     title = "Output a per epoch" if quantity == "a" else "Cost per epoch (each under its own cost)"
-    fig.update_layout(template=TEMPLATE, height=330, margin=MARGIN, title=title, xaxis_title="epoch",
-                      yaxis_title="a = σ(wx + b)" if quantity == "a" else "cost",
-                      legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(**theme.layout(height=330, title=title, xaxis_title="epoch",
+                                     yaxis_title="a = σ(wx + b)" if quantity == "a" else "cost",
+                                     legend=dict(orientation="h", y=-0.25)))
     if quantity == "a":
         fig.update_yaxes(range=[-0.02, 1.02])
     return fig
@@ -90,24 +93,24 @@ def path_figure(w_axis, b_axis, surfaces, history: NeuronHistory, epoch: int) ->
     for i, cost in enumerate(COSTS):
         col = i + 1
         fig.add_trace(go.Contour(
-            x=w_axis, y=b_axis, z=surfaces[i], ncontours=25, colorscale=[[0.0, "#ffffff"], [1.0, "#8c8c8c"]],
-            showscale=False, contours=dict(showlabels=True, labelfont=dict(size=9, color="black")),
+            x=w_axis, y=b_axis, z=surfaces[i], ncontours=25, colorscale=theme.SEQUENTIAL_LIGHT, opacity=0.35,
+            showscale=False, contours=dict(showlabels=True, labelfont=dict(size=9, color=theme.GREY)),
             hovertemplate="w %{x:.2f}<br>b %{y:.2f}<br>C %{z:.4f}<extra></extra>", name=COST_LABELS[cost],
             showlegend=False,
         ), row=1, col=col)
         fig.add_trace(go.Scatter(x=history.w[i], y=history.b[i], mode="lines", name=f"path, {COST_LABELS[cost]}",
-                                 line=dict(color=COLORS[cost], width=3)), row=1, col=col)
+                                 line=dict(color=COLORS[cost], dash=DASHES[cost], width=3)), row=1, col=col)
         fig.add_trace(go.Scatter(x=history.w[i, :1], y=history.b[i, :1], mode="markers", showlegend=False,
                                  marker=dict(size=9, color="white", line=dict(width=2, color=COLORS[cost])),
                                  hovertemplate="start w %{x:.2f}, b %{y:.2f}<extra></extra>"), row=1, col=col)
         fig.add_trace(go.Scatter(
             x=[history.w[i, epoch]], y=[history.b[i, epoch]], mode="markers", showlegend=False,
-            marker=dict(size=13, color=COLORS[cost], symbol="diamond", line=dict(width=2, color="black")),
+            marker=dict(size=13, color=COLORS[cost], symbol="diamond", line=dict(width=2, color=theme.BLACK)),
             hovertemplate=f"epoch {epoch}: w %{{x:.3f}}, b %{{y:.3f}}<extra></extra>",
         ), row=1, col=col)
         fig.update_xaxes(title_text="w", row=1, col=col)
         fig.update_yaxes(title_text="b", row=1, col=col)
-    fig.update_layout(template=TEMPLATE, height=420, margin=MARGIN, legend=dict(orientation="h", y=-0.2),
+    fig.update_layout(**theme.layout(height=420, legend=dict(orientation="h", y=-0.2)),
                       title=f"Paths over the (w, b) plane; marker at epoch {epoch}")
     return fig
 
@@ -127,16 +130,19 @@ def softmax_figure(curves, classes: int, dominant_logit: float, confident_level:
                       y0=0, y1=1, fillcolor=SATURATED_FILL, line_width=0, layer="below")
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers",
                                  name=f"confidently wrong: p(wrong) > {confident_level:g}",
-                                 marker=dict(symbol="square", size=12, color=SATURATED_FILL.replace("0.10", "0.35"))))
+                                 marker=dict(symbol="square", size=12, color=SATURATED_SWATCH)))
     for i, cost in enumerate(SOFTMAX_COSTS):
         label = SOFTMAX_COST_LABELS[cost]
-        fig.add_trace(go.Scatter(x=zc, y=curves.gradients[i, :, 0], mode="lines", name=f"∂C/∂z_correct, {label}",
-                                 line=dict(color=COLORS[cost])))
-        fig.add_trace(go.Scatter(x=zc, y=curves.gradients[i, :, 1], mode="lines",
-                                 name=f"∂C/∂z_wrong, {label}", line=dict(color=COLORS[cost], dash="dash")))
+        # Correct class solid, wrong class dashed; the two costs differ in colour and marker.
+        markers = theme.sparse_markers(i, len(zc), every=40) | dict(symbol=MARKERS[cost], color=COLORS[cost])
+        fig.add_trace(go.Scatter(x=zc, y=curves.gradients[i, :, 0], mode="lines+markers",
+                                 name=f"∂C/∂z_correct, {label}", line=dict(color=COLORS[cost]), marker=markers))
+        fig.add_trace(go.Scatter(x=zc, y=curves.gradients[i, :, 1], mode="lines+markers",
+                                 name=f"∂C/∂z_wrong, {label}", line=dict(color=COLORS[cost], dash="dash"),
+                                 marker=markers))
     fig.add_trace(go.Scatter(x=zc, y=curves.probabilities[:, 0], mode="lines", name="p(correct)",
                              line=dict(color=COLORS["sigma"], dash="dot")), secondary_y=True)
-    fig.update_layout(template=TEMPLATE, height=420, margin=MARGIN, legend=dict(orientation="h", y=-0.2),
+    fig.update_layout(**theme.layout(height=420, legend=dict(orientation="h", y=-0.2)),
                       title=f"Softmax over K = {classes}: wrong class at logit {dominant_logit:g}, others at 0")
     fig.update_xaxes(title_text="logit of the correct class z_correct")
     fig.update_yaxes(title_text="gradient in the logit (jax.grad)", secondary_y=False)

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from lossviz import losses
 
-from lossviz.figures.theme import TEMPLATE
+from lossviz.figures import theme
 
 
 def bce_minimum_figure(targets=(0.0, 0.1, 0.3, 0.5, 0.8), points: int = 400) -> go.Figure:
@@ -18,19 +18,19 @@ def bce_minimum_figure(targets=(0.0, 0.1, 0.3, 0.5, 0.8), points: int = 400) -> 
     """
     p = np.linspace(0.0, 1.0, points + 1)[1:-1]
     fig = go.Figure()
-    for y in targets:
+    for i, y in enumerate(targets):
         curve = np.asarray(losses.binary_crossentropy_elementwise(y, p, epsilon=None))
-        line = fig.add_trace(go.Scatter(x=p, y=curve, mode="lines", name=f"y = {y:g}"))
+        fig.add_trace(go.Scatter(x=p, y=curve, mode="lines", name=f"y = {y:g}", line=theme.series_line(i)))
         floor = float(losses.binary_entropy(y))
         fig.add_trace(go.Scatter(
             x=[y], y=[floor], mode="markers", showlegend=False,
-            marker=dict(size=10, symbol="circle-open", line=dict(width=2)),
+            marker=dict(size=10, symbol=theme.MARKERS[i % len(theme.MARKERS)] + "-open",
+                        color=theme.series_colour(i), line=dict(width=2)),
             hovertemplate=f"minimum at p = {y:g}<br>H(y) = {floor:.3f}<extra></extra>",
         ))
-    del line
-    fig.update_layout(
-        template=TEMPLATE, height=360, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(**theme.layout(
+        height=360, margin=theme.MARGIN | dict(t=40),
         title="Binary cross-entropy BCE(y, p): minimum at p = y, height H(y)",
         xaxis_title="prediction p", yaxis_title="BCE (nats)", yaxis_range=[0, 3],
-    )
+    ))
     return fig

@@ -8,17 +8,19 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lossviz.figures.theme import TEMPLATE
+from lossviz.figures import theme
 
-CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-REGION_COLOURS = ("#c6dbef", "#fdd0a2", "#c7e9c0")
-FORWARD_COLOUR, REVERSE_COLOUR, MIXTURE_COLOUR = "#d62728", "#1f77b4", "#555555"
+CLASS_COLOURS = theme.SERIES
+CLASS_MARKERS = theme.MARKERS
+REGION_COLOURS = tuple(theme.tint(colour, 0.75) for colour in CLASS_COLOURS[:3])
+"""Pale tints of the first three class colours, behind the class's points."""
+FORWARD_COLOUR, REVERSE_COLOUR, MIXTURE_COLOUR = theme.VERMILLION, theme.BLUE, theme.GREY
+SECOND_PATTERN = dict(shape="/")
+"""Hatching on the second of two compared bar series, so they differ beyond colour."""
 
 
 def _layout(fig: go.Figure, title: str, height: int = 340, top: int = 50, **kwargs) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=title, height=height,
-                      margin=dict(l=10, r=10, t=top, b=10), **kwargs)
+    fig.update_layout(**theme.layout(title=title, height=height, margin=theme.MARGIN | dict(t=top), **kwargs))
     return fig
 
 
@@ -26,9 +28,9 @@ def softmax_bars(probabilities: np.ndarray, target: np.ndarray) -> go.Figure:
     """Softmax output q next to the target p, one pair of bars per class."""
     classes = [f"class {k + 1}" for k in range(len(probabilities))]
     fig = go.Figure([
-        go.Bar(x=classes, y=probabilities, name="softmax q", marker_color="#1f77b4",
+        go.Bar(x=classes, y=probabilities, name="softmax q", marker_color=theme.BLUE,
                text=[f"{v:.3f}" for v in probabilities], textposition="outside"),
-        go.Bar(x=classes, y=target, name="target p", marker_color="#ff7f0e",
+        go.Bar(x=classes, y=target, name="target p", marker=dict(color=theme.VERMILLION, pattern=SECOND_PATTERN),
                text=[f"{v:.3f}" for v in target], textposition="outside"),
     ])
     return _layout(fig, "Softmax probabilities vs target", barmode="group",
@@ -38,11 +40,11 @@ def softmax_bars(probabilities: np.ndarray, target: np.ndarray) -> go.Figure:
 def identity_bars(cross_entropy: float, entropy: float, kl: float) -> go.Figure:
     """H(P, Q) as one bar next to the stack H(P) + KL(P‖Q): the two have the same height."""
     fig = go.Figure([
-        go.Bar(x=["H(P, Q)"], y=[cross_entropy], name="cross-entropy H(P, Q)", marker_color="#7f7f7f",
+        go.Bar(x=["H(P, Q)"], y=[cross_entropy], name="cross-entropy H(P, Q)", marker_color=theme.GREY,
                text=[f"{cross_entropy:.4f}"], textposition="inside"),
-        go.Bar(x=["H(P) + KL(P‖Q)"], y=[entropy], name="entropy H(P)", marker_color="#ff7f0e",
+        go.Bar(x=["H(P) + KL(P‖Q)"], y=[entropy], name="entropy H(P)", marker_color=theme.BLUISH_GREEN,
                text=[f"{entropy:.4f}"], textposition="inside"),
-        go.Bar(x=["H(P) + KL(P‖Q)"], y=[kl], name="KL(P‖Q)", marker_color="#1f77b4",
+        go.Bar(x=["H(P) + KL(P‖Q)"], y=[kl], name="KL(P‖Q)", marker=dict(color=theme.BLUE, pattern=SECOND_PATTERN),
                text=[f"{kl:.4f}"], textposition="inside"),
     ])
     return _layout(fig, "Cross-entropy = entropy + KL", barmode="stack", yaxis_title="nats")
@@ -51,7 +53,7 @@ def identity_bars(cross_entropy: float, entropy: float, kl: float) -> go.Figure:
 def gradient_bars(gradient: np.ndarray) -> go.Figure:
     """∂H(P, Q)/∂z_k = q_k − p_k for every logit."""
     classes = [f"z{k + 1}" for k in range(len(gradient))]
-    colours = ["#d62728" if g > 0 else "#2ca02c" for g in gradient]
+    colours = [theme.VERMILLION if g > 0 else theme.BLUE for g in gradient]  # never red against green
     fig = go.Figure(go.Bar(x=classes, y=gradient, marker_color=colours,
                            text=[f"{g:+.3f}" for g in gradient], textposition="outside"))
     return _layout(fig, "Gradient of the loss w.r.t. the logits: softmax − target",
@@ -64,12 +66,12 @@ def kl_contribution_bars(p: np.ndarray, q: np.ndarray, forward_terms: np.ndarray
     outcomes = [f"{k + 1}" for k in range(len(p))]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "P and Q", f"terms: KL(P‖Q) = {forward_terms.sum():.4f}, KL(Q‖P) = {reverse_terms.sum():.4f}"))
-    fig.add_trace(go.Bar(x=outcomes, y=p, name="P", marker_color="#ff7f0e"), 1, 1)
-    fig.add_trace(go.Bar(x=outcomes, y=q, name="Q", marker_color="#1f77b4"), 1, 1)
+    fig.add_trace(go.Bar(x=outcomes, y=p, name="P", marker_color=theme.VERMILLION), 1, 1)
+    fig.add_trace(go.Bar(x=outcomes, y=q, name="Q", marker=dict(color=theme.BLUE, pattern=SECOND_PATTERN)), 1, 1)
     fig.add_trace(go.Bar(x=outcomes, y=forward_terms, name="p log(p/q)  [KL(P‖Q)]",
-                         marker_color="#8c564b", text=[f"{v:+.3f}" for v in forward_terms]), 1, 2)
+                         marker_color=theme.REDDISH_PURPLE, text=[f"{v:+.3f}" for v in forward_terms]), 1, 2)
     fig.add_trace(go.Bar(x=outcomes, y=reverse_terms, name="q log(q/p)  [KL(Q‖P)]",
-                         marker_color="#17becf", text=[f"{v:+.3f}" for v in reverse_terms]), 1, 2)
+                         marker=dict(color=theme.BLUISH_GREEN, pattern=SECOND_PATTERN), text=[f"{v:+.3f}" for v in reverse_terms]), 1, 2)
     fig.update_xaxes(title_text="outcome")
     return _layout(fig, "KL is not symmetric", height=380, top=80, barmode="group")
 
@@ -79,7 +81,7 @@ def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, forward: np.ndarray, rever
     """The mixture p with the current forward-KL and reverse-KL Gaussian fits over it."""
     fig = go.Figure([
         go.Scatter(x=x, y=mixture, name="mixture p", fill="tozeroy", line=dict(color=MIXTURE_COLOUR),
-                   fillcolor="rgba(85,85,85,0.15)"),
+                   fillcolor=theme.translucent(MIXTURE_COLOUR, 0.15)),
         go.Scatter(x=x, y=forward, name=forward_label, line=dict(color=FORWARD_COLOUR, width=3)),
         go.Scatter(x=x, y=reverse, name=reverse_label, line=dict(color=REVERSE_COLOUR, width=3, dash="dash")),
     ])
@@ -94,7 +96,7 @@ def kl_objective_figure(objectives: np.ndarray) -> go.Figure:
     steps = np.arange(1, len(objectives) + 1)
     fig = go.Figure([
         go.Scatter(x=steps, y=objectives[:, 0], name="forward KL(p‖q)", line=dict(color=FORWARD_COLOUR)),
-        go.Scatter(x=steps, y=objectives[:, 1], name="reverse KL(q‖p)", line=dict(color=REVERSE_COLOUR)),
+        go.Scatter(x=steps, y=objectives[:, 1], name="reverse KL(q‖p)", line=dict(color=REVERSE_COLOUR, dash="dash")),
     ])
     return _layout(fig, "Objective per Adam step", height=380, xaxis_title="step",
                    yaxis=dict(title="nats (log scale)", type="log", dtick=1, tickformat=".2g"),
@@ -109,17 +111,20 @@ def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_r
                     losses: np.ndarray, accuracies: np.ndarray, total_epochs: int) -> go.Figure:
     """Loss (log scale) and accuracy per epoch of every combination.
 
-    Colour = learning rate, line style = loss (CE solid, KL dashed), so that
-    coinciding CE and KL curves show as one line with dashes over it.
+    Colour and marker = learning rate, line style = loss (CE solid, KL
+    dashed), so that coinciding CE and KL curves show as one line with dashes
+    over it.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "training accuracy"))
-    palette = {lr: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, lr in enumerate(sorted(set(learning_rates)))}
+    rank = {lr: i for i, lr in enumerate(sorted(set(learning_rates)))}
     epochs = np.arange(1, losses.shape[1] + 1)
     for i, label in enumerate(labels):
-        style = dict(color=palette[learning_rates[i]], dash=_dash(loss_names[i]), width=2)
-        fig.add_trace(go.Scatter(x=epochs, y=losses[i], name=label, legendgroup=label, line=style), 1, 1)
-        fig.add_trace(go.Scatter(x=epochs, y=accuracies[i], name=label, legendgroup=label, line=style,
-                                 showlegend=False), 1, 2)
+        k = rank[learning_rates[i]]
+        style = dict(color=theme.series_colour(k), dash=_dash(loss_names[i]), width=2)
+        marker = theme.sparse_markers(k, len(epochs), every=10)
+        for values, col in ((losses[i], 1), (accuracies[i], 2)):
+            fig.add_trace(go.Scatter(x=epochs, y=values, name=label, legendgroup=label, line=style,
+                                     mode="lines+markers", marker=marker, showlegend=col == 1), 1, col)
     fig.update_xaxes(title_text="epoch", range=[1, max(total_epochs, 2)])
     fig.update_yaxes(type="log", dtick=1, tickformat=".2g", row=1, col=1)  # decades only: readable labels
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
@@ -156,7 +161,8 @@ def decision_regions(gx: np.ndarray, gy: np.ndarray, probabilities: np.ndarray, 
             pts = shown[labels[shown] == c]
             fig.add_trace(go.Scatter(
                 x=x[pts, 0], y=x[pts, 1], mode="markers", name=f"class {c + 1}", legendgroup=f"class {c + 1}",
-                showlegend=(m == 0), marker=dict(size=4, color=CLASS_COLOURS[c], line=dict(width=0.3, color="white")),
+                showlegend=(m == 0), marker=dict(size=5, color=CLASS_COLOURS[c], symbol=CLASS_MARKERS[c],
+                                                 line=dict(width=0.3, color="white")),
             ), row, col)
     fig.update_xaxes(showticklabels=False, range=[gx[0], gx[-1]])
     fig.update_yaxes(showticklabels=False, range=[gy[0], gy[-1]])
