@@ -12,7 +12,7 @@ import pytest
 from lossviz import data, losses
 from lossviz.engine import models
 from lossviz import engine
-from lossviz.engine.training import _train_chunk
+from lossviz.engine.chunk import _train_chunk
 from lossviz.config import PRESETS, TrainConfig
 
 
@@ -32,7 +32,7 @@ SYNTH = TrainConfig(task="autoencoder", hidden=(8, 3, 8), output_activation="sig
 
 def test_training_lowers_the_loss_on_small_synthetic_data():
     result = engine.run(SYNTH, synthetic_autoencoder())
-    assert result.status == "finished"
+    assert result.status is engine.Status.FINISHED
     losses_by_epoch = [e["loss"] for e in result.epochs]
     assert len(losses_by_epoch) == SYNTH.epochs
     assert all(b < a for a, b in zip(losses_by_epoch, losses_by_epoch[1:])), losses_by_epoch
@@ -117,7 +117,7 @@ def test_a_huge_learning_rate_diverges_and_keeps_the_history_before():
                          batch_size=8, epochs=20, pixels="raw")
     events = []
     result = engine.run(config, dataset, on_progress=events.append, chunk_steps=3)
-    assert result.status == "diverged"
+    assert result.status is engine.Status.DIVERGED
     assert "diverged" in result.message and "step" in result.message
     assert 0 < result.step_losses.size < 8 * 20
     assert np.all(np.isfinite(result.step_losses))
@@ -136,10 +136,10 @@ def test_stop_between_chunks_keeps_the_history():
     events = []
     result = engine.run(SYNTH.replace(epochs=5), dataset, on_progress=events.append,
                           should_stop=should_stop, chunk_steps=2)
-    assert result.status == "stopped" and "Stopped" in result.message
+    assert result.status is engine.Status.STOPPED and "Stopped" in result.message
     total = 5 * 5
     assert 0 < result.steps.size < total
-    chunk_events = [e for e in events if e.kind == "chunk"]
+    chunk_events = [e for e in events if e.kind is engine.EventKind.CHUNK]
     assert sum(e.step_losses.size for e in chunk_events) == result.steps.size
     assert chunk_events[-1].step == result.steps.size
 
@@ -149,10 +149,11 @@ def test_progress_events_describe_the_run():
     events = []
     result = engine.run(SYNTH.replace(epochs=2), dataset, on_progress=events.append, chunk_steps=2)
     kinds = [e.kind for e in events]
-    assert kinds.count("epoch") == 2 and kinds.count("chunk") == 2 * 3  # 5 steps → chunks of 2, 2, 1
-    steps = [e.step for e in events if e.kind == "chunk"]
+    # 5 steps per epoch → chunks of 2, 2, 1
+    assert kinds.count(engine.EventKind.EPOCH) == 2 and kinds.count(engine.EventKind.CHUNK) == 2 * 3
+    steps = [e.step for e in events if e.kind is engine.EventKind.CHUNK]
     assert steps == sorted(steps) and steps[-1] == result.steps.size == events[0].total_steps
-    first_epoch = next(e for e in events if e.kind == "epoch")
+    first_epoch = next(e for e in events if e.kind is engine.EventKind.EPOCH)
     assert first_epoch.epoch == 1.0 and first_epoch.step_losses.size == 0
     assert first_epoch.train_loss == pytest.approx(result.epochs[0]["loss"])
     assert first_epoch.record == result.epochs[0]
@@ -162,6 +163,39 @@ def test_progress_events_describe_the_run():
     assert chunk.chunk_loss == pytest.approx(float(np.mean(chunk.step_losses)))
     assert chunk.samples_done == 2 * 16 and chunk.samples_per_second > 0 and chunk.eta_seconds >= 0
     assert events[-1].samples_done == 2 * 80 and events[-1].eta_seconds == 0
+
+
+def test_kept_epoch_params_are_the_init_each_epochs_end_and_the_final_params():
+    dataset = synthetic_autoencoder()
+    config = SYNTH.replace(epochs=2, seed=5)
+    events = []
+    kept = engine.run(config, dataset, on_progress=events.append, chunk_steps=2, keep_epoch_params=True)
+    plain = engine.run(config, dataset, chunk_steps=2)
+    assert plain.initial_params is None and plain.epoch_params is None
+    np.testing.assert_array_equal(kept.step_losses, plain.step_losses)  # keeping them changes nothing
+    init = models.init(jax.random.fold_in(jax.random.PRNGKey(5), 0), [12, 8, 3, 8, 12])
+    layout = [a for layer in init for a in layer]  # flat [W0, b0, W1, b1, ...]
+    assert [a.shape for a in kept.initial_params] == [(12, 8), (8,), (8, 3), (3,), (3, 8), (8,), (8, 12), (12,)]
+    for ours, reference in zip(kept.initial_params, layout, strict=True):
+        assert isinstance(ours, np.ndarray)
+        np.testing.assert_array_equal(ours, np.asarray(reference))
+    assert len(kept.epoch_params) == 2
+    for ours, final in zip(kept.epoch_params[-1], [a for layer in kept.params for a in layer], strict=True):
+        np.testing.assert_array_equal(ours, np.asarray(final))
+    assert not np.array_equal(kept.epoch_params[0][0], kept.initial_params[0])
+    assert not np.array_equal(kept.epoch_params[0][0], kept.epoch_params[1][0])
+    epoch_events = [e for e in events if e.kind is engine.EventKind.EPOCH]
+    for event, params in zip(epoch_events, kept.epoch_params, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(event.params, params, strict=True))
+    assert all(e.params is None for e in events if e.kind is engine.EventKind.CHUNK)
+
+
+def test_status_and_event_kind_are_enums_that_write_their_word():
+    result = engine.run(SYNTH.replace(epochs=1), synthetic_autoencoder(), chunk_steps=5)
+    assert isinstance(result.status, engine.Status) and str(result.status) == "finished"
+    assert f"{result.status}: {result.message}" == "finished: Finished 1 epoch (5 steps)."
+    assert {s.value for s in engine.Status} == {"finished", "stopped", "diverged"}
+    assert {k.value for k in engine.EventKind} == {"chunk", "epoch"}
 
 
 def test_the_second_chunk_and_the_second_run_do_not_recompile():
@@ -286,9 +320,9 @@ def test_a_fraction_of_a_real_mnist_epoch_lowers_the_loss(name, mnist):
     dataset = engine.prepare(config, mnist, limit_test=500)
     assert dataset.n_train == 60000
     chunks = []
-    result = engine.run(config, dataset, on_progress=lambda p: chunks.append(p) if p.kind == "chunk" else None,
+    result = engine.run(config, dataset, on_progress=lambda p: chunks.append(p) if p.kind is engine.EventKind.CHUNK else None,
                           should_stop=lambda: len(chunks) >= 4, chunk_steps=15)
-    assert result.status == "stopped"
+    assert result.status is engine.Status.STOPPED
     assert result.steps.size < engine.steps_per_epoch(config, dataset)  # a fraction of one epoch
     losses_ = result.step_losses
     assert np.all(np.isfinite(losses_))

@@ -117,9 +117,7 @@ def softmax_bce(logits: jax.Array, target: jax.Array) -> jax.Array:
     Returns:
       The mean over the ``n`` pixels, a scalar.
     """
-    log_q = jax.nn.log_softmax(logits)
-    log_not_q = jnp.log1p(-jnp.exp(log_q))
-    return jnp.mean(-target * log_q - (1.0 - target) * log_not_q)
+    return losses.softmax_bce(target, logits, epsilon=None)
 
 
 ADAM = optax.scale_by_adam()

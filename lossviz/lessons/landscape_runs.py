@@ -91,7 +91,7 @@ def train_weights(config: TrainConfig, dataset: engine.Dataset, label: str) -> R
         initial, _ = engine.init_state(config, dataset)
         result = engine.run(config, dataset)
         epochs = ()
-    if result.status != "finished":
+    if result.status is not engine.Status.FINISHED:
         raise RuntimeError(f"{label}: {result.message}")
     return RunWeights(label=label, config=config, initial=ls.as_layers(initial), final=ls.as_layers(result.params),
                       epochs=epochs, train_images=dataset.n_train, final_epoch=dict(result.final))
