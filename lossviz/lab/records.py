@@ -125,7 +125,7 @@ class RunRecord:
 
     def finish(self, result) -> None:
         """Take the status, message, epochs (with their timings) and steps of the engine's ``RunResult``."""
-        self.status = result.status
+        self.status = str(result.status)  # the engine's Status as its plain word, as downloads write it
         self.message = result.message
         self.seconds = float(result.seconds)
         self.epochs = []
