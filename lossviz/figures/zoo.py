@@ -176,7 +176,7 @@ def regions_figure(gx: np.ndarray, gy: np.ndarray, regions: np.ndarray, x: np.nd
         scale += [[k / classes, colour], [(k + 1) / classes, colour]]
     for m in range(len(titles)):
         fig.add_trace(go.Heatmap(
-            x=gx, y=gy, z=regions[m], zmin=-0.5, zmax=classes - 0.5, colorscale=scale, opacity=0.45,
+            x=gx, y=gy, z=regions[m], zmin=-0.5, zmax=classes - 0.5, colorscale=scale, opacity=0.3,
             showscale=(m == len(titles) - 1), hoverinfo="skip",
             colorbar=dict(title="predicted class", tickvals=list(range(classes)), ticktext=list(class_names)),
         ), 1, m + 1)
@@ -186,7 +186,7 @@ def regions_figure(gx: np.ndarray, gy: np.ndarray, regions: np.ndarray, x: np.nd
                 x=x[chosen, 0], y=x[chosen, 1], mode="markers", name=f"class {class_names[k]}",
                 legendgroup=f"class {k}", showlegend=(m == 0),
                 marker=dict(size=6, color=colours[k], symbol=CLASS_MARKERS[k % len(CLASS_MARKERS)],
-                            line=dict(width=1, color="#767676")),  # 3:1 on pale tints and on dark
+                            line=dict(width=1.2, color="#767676")),  # 3:1 on pale tints and on dark
             ), 1, m + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)

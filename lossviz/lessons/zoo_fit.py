@@ -41,6 +41,7 @@ LEARNING_RATES = {REGRESSION_TASK: 0.05, CLASSIFICATION_TASK: 0.02}
 CHUNK_STEPS = 50
 TRUE_SLOPE, TRUE_INTERCEPT, NOISE = 0.8, 0.5, 0.3
 REGRESSION_POINTS, BLOB_POINTS, BLOB_CLASSES, BLOB_STD = 120, 300, 3, 2.0
+BLOB_BOX = 6.0  # centres in [−6, 6]²: the blobs touch, so the losses draw different borders
 
 
 def branch_names(task: str) -> tuple[str, ...]:
@@ -75,7 +76,7 @@ def regression_points(outlier_fraction: float, seed: int, n: int = REGRESSION_PO
 
 def blob_points(label_noise: float, seed: int, n: int = BLOB_POINTS) -> Points:
     """The app's seeded 2-D blobs (:func:`lossviz.data.make_blobs`), a fraction relabelled to another class."""
-    x, clean = data.make_blobs(n, BLOB_CLASSES, BLOB_STD, seed)
+    x, clean = data.make_blobs(n, BLOB_CLASSES, BLOB_STD, seed, center_box=(-BLOB_BOX, BLOB_BOX))
     return with_label_noise(x, clean.astype(np.int32), label_noise, seed)
 
 
