@@ -65,7 +65,7 @@ def live_callback(record: lab.RunRecord, floor: float | None, every_chunk: bool 
     def on_progress(event):
         started = time.perf_counter()
         record.observe(event)
-        on_progress.epoch_ended = on_progress.epoch_ended or event.kind == "epoch"
+        on_progress.epoch_ended = on_progress.epoch_ended or event.kind is engine.EventKind.EPOCH
         if every_chunk or started - last[0] >= REDRAW_SECONDS:
             last[0] = started
             draw(on_progress.epoch_ended)

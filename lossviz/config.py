@@ -1,7 +1,7 @@
 """The training configuration and the presets the app teaches with.
 
 One frozen :class:`TrainConfig` holds everything a run needs; it is passed
-explicitly to the engine (``lossviz.training``), the loss doctor, the
+explicitly to the engine (``lossviz.engine``), the loss doctor, the
 exporters and the pages.  Presets are plain ``TrainConfig`` values.
 """
 
@@ -15,6 +15,14 @@ ACTIVATIONS = ("linear", "sigmoid", "softmax", "relu", "tanh")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PIXELS = ("unit", "raw")
 MAX_EPOCHS = 200
+"""The most epochs one engine run may be asked for on the command line (the blobs presets train 200).
+
+Three limits, three ideas: this one bounds ``python -m lossviz train --epochs``;
+``settings.max_epochs`` (``LOSSVIZ_MAX_EPOCHS``, 50 by default) bounds a visitor's
+MNIST run in the web app, where a server's time is shared; and
+``lessons.gradients.NEURON_MAX_EPOCHS`` is the length of the Gradients page's
+single-neuron scan, not a training run of the engine at all.
+"""
 
 
 @dataclass(frozen=True)

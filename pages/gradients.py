@@ -125,7 +125,7 @@ with cols[0]:
 with cols[1]:
     eta_ce = url.slider("learning rate η, cross-entropy", "ece", 0.01, 3.0, 0.15, step=0.01)
 with cols[2]:
-    epochs = url.slider("epochs", "ep", 10, gradients.MAX_EPOCHS, 300, step=10, on_change=_playback_to_end)
+    epochs = url.slider("epochs", "ep", 10, gradients.NEURON_MAX_EPOCHS, 300, step=10, on_change=_playback_to_end)
 
 history = gradients.train_neuron(w0, b0, x, y, eta_q, eta_ce, epochs)
 if not history.finite:

@@ -10,7 +10,7 @@ import types
 import pytest
 
 from conftest import ROOT
-from lossviz import __main__ as cli
+from lossviz import bench, cli
 from lossviz.config import PRESETS
 
 
@@ -107,7 +107,7 @@ def test_bad_flags_exit_2_from_the_shell():
 
 
 def test_json_output_is_strict_even_with_non_finite_numbers():
-    line = cli._dumps({"loss": float("nan"), "x": [float("inf"), 1.5]})
+    line = cli.dumps({"loss": float("nan"), "x": [float("inf"), 1.5]})
     assert json.loads(line) == {"loss": None, "x": [None, 1.5]}
 
 
@@ -118,7 +118,7 @@ def test_bench_hook_modules_are_discovered_by_name(monkeypatch):
     broken = types.ModuleType("lossviz_broken_bench_hook")
     broken.bench = lambda: 1 / 0
     monkeypatch.setitem(sys.modules, "lossviz_broken_bench_hook", broken)
-    hooks = cli.bench_hooks(("lossviz_fake_bench_hook", "lossviz_broken_bench_hook", "lossviz_not_there"))
+    hooks = bench.bench_hooks(("lossviz_fake_bench_hook", "lossviz_broken_bench_hook", "lossviz_not_there"))
     assert hooks["lossviz_fake_bench_hook"] == {"vmapped_ratio": 3.5}
     assert "ZeroDivisionError" in hooks["lossviz_broken_bench_hook"]["error"]
     assert "lossviz_not_there" not in hooks
@@ -134,3 +134,19 @@ def test_a_diverging_run_ends_with_a_clear_status_line(mnist, capsys):
     assert summary["status"] == "diverged"
     assert "diverged" in summary["message"] and "step" in summary["message"]
     assert summary["final"]["steps"] < 2 * 5  # stopped inside the first epoch (2 steps per epoch)
+
+
+def test_psutil_is_a_benchmark_dependency_that_the_app_never_imports():
+    runtime = (ROOT / "requirements.txt").read_text()
+    assert "psutil" not in runtime and "psutil" in (ROOT / "requirements-dev.txt").read_text()
+    code = ("import sys, lossviz.cli, lossviz.bench, lossviz.engine, lossviz.lab, lossviz.figures.lab, lossviz.runs;"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'psutil'))")
+    shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "[]"
+
+
+def test_python_dash_m_lossviz_is_the_cli_entry():
+    shown = run_cli("presets", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert set(json.loads(shown.stdout)) == set(PRESETS)

@@ -117,7 +117,7 @@ def test_training_follows_the_closed_form_update_and_slices_the_one_scan():
     longer = g.train_neuron(w0, b0, x, y, eq, ece, epochs=60)
     np.testing.assert_allclose(longer.w[:, :21], h.w)
     with pytest.raises(ValueError):
-        g.train_neuron(w0, b0, x, y, epochs=g.MAX_EPOCHS + 1)
+        g.train_neuron(w0, b0, x, y, epochs=g.NEURON_MAX_EPOCHS + 1)
 
 
 def test_learning_rates_act_per_cost():

@@ -179,3 +179,23 @@ def test_softplus_matches_jax_and_has_the_sigmoid_derivative_everywhere():
     np.testing.assert_allclose(jax.jit(losses.softplus)(x), jax.nn.softplus(x), rtol=1e-6)
     grads = jax.vmap(jax.grad(losses.softplus))(x)
     np.testing.assert_allclose(grads, jax.nn.sigmoid(x), rtol=1e-6)
+
+
+def test_softmax_bce_matches_numpy_and_keras_reported_bce_is_optax_sigmoid_bce():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(scale=3.0, size=(4, 7)).astype(np.float32)
+    y = rng.uniform(size=(4, 7)).astype(np.float32)
+    z = logits.astype(np.float64)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    exact = np.mean(-y * np.log(p) - (1 - y) * np.log1p(-p), axis=-1)
+    np.testing.assert_allclose(losses.softmax_bce(y, logits, epsilon=None), exact, rtol=1e-5)
+    clipped = np.clip(p, losses.EPSILON, 1 - losses.EPSILON)
+    keras = np.mean(-y * np.log(clipped) - (1 - y) * np.log(1 - clipped), axis=-1)
+    np.testing.assert_allclose(losses.softmax_bce(y, logits), keras, rtol=1e-5)
+    huge = np.array([[60.0, -60.0, 0.0]], np.float32)  # p underflows to 0: the clip keeps it finite
+    assert np.isfinite(losses.softmax_bce(np.array([[0.0, 1.0, 0.0]], np.float32), huge)).all()
+    assert not np.isfinite(losses.softmax_bce(np.array([[0.0, 1.0, 0.0]], np.float32), huge, epsilon=None)).all()
+    np.testing.assert_allclose(losses.keras_reported_bce(y, logits),
+                               np.mean(optax.sigmoid_binary_cross_entropy(logits, y), axis=-1), rtol=1e-6)
+    assert not np.allclose(losses.keras_reported_bce(y, logits), exact, rtol=1e-2)

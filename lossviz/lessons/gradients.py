@@ -38,8 +38,8 @@ CLASSIC_STARTS = {"0.82": (0.6, 0.9), "0.98": (2.0, 2.0)}
 CLASSIC_OUTPUTS = (0.82, 0.98)
 """The outputs marked on the curves and tabulated: a lively and a saturated neuron."""
 
-MAX_EPOCHS = 1000
-"""Length of the one compiled scan; shorter runs are slices of it."""
+NEURON_MAX_EPOCHS = 1000
+"""The Gradients page's single neuron: the length of its one compiled scan (shorter runs are slices of it)."""
 
 FAR_FROM_TARGET = 0.5
 """|a − y| from which an output counts as far off (it sits on the wrong side of 1/2)."""
@@ -299,7 +299,7 @@ PLAIN_DESCENT = optax.identity()
 def _train_one(w0, b0, x, y, eta, cost_index):
     params = (w0, b0)
     final, _, costs, visited = fit.fit_chunk(params, PLAIN_DESCENT.init(params), eta, (x, y, cost_index),
-                                             objective=neuron_cost, direction=PLAIN_DESCENT, steps=MAX_EPOCHS,
+                                             objective=neuron_cost, direction=PLAIN_DESCENT, steps=NEURON_MAX_EPOCHS,
                                              keep_path=True)
     w = jnp.append(visited[0], final[0])
     b = jnp.append(visited[1], final[1])
@@ -317,12 +317,12 @@ def train_neuron(w0: float, b0: float, x: float, y: float, eta_quadratic: float 
 
     .. math:: (w, b) \leftarrow (w, b) - \eta_C\,\nabla_{(w, b)} C(\sigma(wx + b), y)
 
-    with the gradient from ``jax.grad``; one ``lax.scan`` of ``MAX_EPOCHS``
+    with the gradient from ``jax.grad``; one ``lax.scan`` of ``NEURON_MAX_EPOCHS``
     steps, vmapped over the two costs and compiled once, sliced to ``epochs``.
     Entry ``t`` is the state after ``t`` updates.
     """
-    if not 0 <= epochs <= MAX_EPOCHS:
-        raise ValueError(f"epochs must lie in [0, {MAX_EPOCHS}], got {epochs}")
+    if not 0 <= epochs <= NEURON_MAX_EPOCHS:
+        raise ValueError(f"epochs must lie in [0, {NEURON_MAX_EPOCHS}], got {epochs}")
     f = jnp.float32
     w, b, a, cost = _train_both(f(w0), f(b0), f(x), f(y), jnp.array([eta_quadratic, eta_cross_entropy], f),
                                 jnp.arange(len(COSTS)))
