@@ -1,0 +1,113 @@
+"""Charts that speak: every plotly chart with an ``alt`` (its accessible name) and its numbers one click away.
+
+WCAG 2.1 asks of a complex chart a text equivalent (1.1.1): the ``alt`` says the takeaway in a sentence
+(Streamlit puts it on the chart as ``aria-label`` with ``role="figure"``), and a small "Data" expander
+under it holds the numbers it draws as a table, downloadable as CSV.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lossviz.lessons import describe
+
+MAX_ROWS = 20_000  # a surface of 141×141 points is 19,881 rows; more is decimated, not dropped silently
+
+
+def _axis_title(layout: Any, name: str) -> str:
+    axis = getattr(layout, name, None)
+    text = getattr(getattr(axis, "title", None), "text", None) if axis is not None else None
+    return text or ""
+
+
+def _array(values) -> np.ndarray:
+    return np.asarray([] if values is None else values)
+
+
+def figure_series(fig) -> list[describe.Series]:
+    """The numbers each trace of a plotly figure draws, as describe.Series (traces without data are skipped)."""
+    series = []
+    for trace in fig.data:
+        name = (trace.name or "").strip() if hasattr(trace, "name") else ""
+        z = getattr(trace, "z", None)
+        if trace.type == "image":
+            series.append(describe.Series(name, "image", _array(None), _array(None), _array(trace.z)))
+        elif z is not None:
+            z = np.asarray(z, dtype=float)
+            x = _array(getattr(trace, "x", None))
+            y = _array(getattr(trace, "y", None))
+            x = x if x.size == z.shape[-1] else np.arange(z.shape[-1])
+            y = y if y.size == z.shape[0] else np.arange(z.shape[0])
+            series.append(describe.Series(name, "grid", x, y, z))
+        elif getattr(trace, "y", None) is not None:
+            y = _array(trace.y)
+            x = _array(getattr(trace, "x", None))
+            x = x if x.size == y.size else np.arange(y.size)
+            series.append(describe.Series(name, "bar" if trace.type == "bar" else "line", x, y))
+    return series
+
+
+def figure_alt(fig) -> str:
+    """The generic takeaway of a figure from its own traces: title, then each series' extremes."""
+    title = getattr(getattr(fig.layout, "title", None), "text", None) or ""
+    series = figure_series(fig)
+    named = [s for s in series if s.name]  # unnamed traces mark points of a named one (a minimum, a label)
+    return describe.figure_sentence(title, named or series, _axis_title(fig.layout, "xaxis"),
+                                    _axis_title(fig.layout, "yaxis"))
+
+
+def figure_table(fig) -> pd.DataFrame:
+    """The numbers a figure draws, one row per point: series, x, y (and value for grids)."""
+    frames = []
+    for s in figure_series(fig):
+        if s.kind == "image":
+            continue
+        if s.kind == "grid":
+            yy, xx = np.meshgrid(np.arange(s.y.size), np.arange(s.x.size), indexing="ij")
+            frame = pd.DataFrame({"x": s.x[xx.ravel()], "y": s.y[yy.ravel()], "value": np.ravel(s.z)})
+        else:
+            frame = pd.DataFrame({"x": s.x, "y": s.y})
+        frame.insert(0, "series", s.name)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"series": []})
+    if len(table) > MAX_ROWS:
+        table = table.iloc[:: -(-len(table) // MAX_ROWS)].reset_index(drop=True)
+    return table
+
+
+def chart(fig, alt: str | None = None, data=None, key: str | None = None, box=None,
+          with_data: bool = True, label: str = "Data") -> None:
+    """Draw ``fig`` with an accessible name and, under it, a "Data" expander with its numbers.
+
+    Args:
+      fig: a plotly figure (drawn in Streamlit's chart theme, the default).
+      alt: the one-sentence takeaway; None takes the generic one from the figure's traces.
+      data: the table to show (DataFrame or dict of columns); None takes every trace's points.
+      key: the chart's element key; the table and the download get keys derived from it.
+      box: where to draw (a column, an st.empty(), ...); None is the current container.
+      with_data: False for frames of a live chart, whose numbers change faster than anyone can read.
+      label: the expander's label.
+    """
+    box = st if box is None else box
+    alt = alt or figure_alt(fig)
+    if not with_data:
+        box.plotly_chart(fig, width="stretch", key=key, alt=alt)
+        return
+    with box.container():
+        st.plotly_chart(fig, width="stretch", key=key, alt=alt)
+        data_expander(figure_table(fig) if data is None else data, label, key)
+
+
+def data_expander(data, label: str = "Data", key: str | None = None) -> None:
+    """A closed expander holding ``data`` (DataFrame or dict of columns) as a table and a CSV download."""
+    table = pd.DataFrame(data)
+    with st.expander(label):
+        st.dataframe(table, hide_index=True, height=min(240, 40 + 35 * len(table)),
+                     key=None if key is None else f"{key}-data")
+        st.download_button("Download CSV", table.to_csv(index=False), file_name=f"{key or 'chart'}.csv",
+                           mime="text/csv", on_click="ignore", key=None if key is None else f"{key}-csv",
+                           icon=":material/download:")
