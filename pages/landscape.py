@@ -10,6 +10,7 @@ from lossviz.figures import landscape as plots
 from lossviz.lessons import landscape as ls
 from lossviz.lessons import landscape_runs as lr
 from lossviz.runs import ids
+from lossviz.ui.charts import data_expander
 
 st.title("Loss landscape")
 url = ui.UrlState("landscape")
@@ -90,11 +91,6 @@ def probes(source: str, _run: lr.RunWeights, images: int, _mnist):
 def computed() -> dict:
     """Surfaces and lines already computed in this process, by run and view: a class computes each once."""
     return {}
-
-
-def data_expander(table: dict, label: str) -> None:
-    with st.expander(f"Data: {label}"):
-        st.dataframe(table, hide_index=True, height=240)
 
 
 # --------------------------------------------------------------------------
@@ -181,11 +177,12 @@ if view == "line":
             unit = lr.loss_unit(run.config)
             st.plotly_chart(plots.line_figure(result, unit, run.label), key=f"line-{run.label}",
                             alt=plots.line_alt(result, unit, run.label))
-            data_expander(plots.line_table(result), f"the line of {run.label}")
+            data_expander(plots.line_table(result), f"Data: the line of {run.label}", f"line-{run.label}")
             initial, final = ls.loss_at(run.config, run.initial, train)[0], ls.loss_at(run.config, run.final, train)[0]
             st.markdown(f"On these {train.size:,} training images: loss of the initial weights **{initial:.5g}** "
                         f"(line at α = 0: {lr.line_value(result, 0.0):.5g}); of the final "
-                        f"weights **{final:.5g}** (α = 1: {lr.line_value(result, 1.0):.5g}).")
+                        f"weights **{final:.5g}** (α = 1: {lr.line_value(result, 1.0):.5g}). The test loss is "
+                        f"averaged over the first {test.size:,} test images.")
 
 # --------------------------------------------------------------------------
 # 2-D: a random slice or the plane of the path
@@ -258,7 +255,7 @@ else:
                 st.plotly_chart(plots.surface3d_figure(plane.alphas, plane.betas, surface.losses, scale, unit,
                                                        run.label, plane.path), key=f"surface-{run.label}", alt=alt)
             data_expander(plots.grid_table(plane.alphas, plane.betas, surface.losses, surface.accuracy),
-                          f"the surface of {run.label}")
+                          f"Data: the surface of {run.label}", f"surface-{run.label}")
             text = f"Final weights' training loss on these {n_images:,} images: **{surface.centre_loss:.5g}**"
             if view == "slice":
                 text += f" (centre of the surface: {surface.centre():.5g})"
@@ -267,7 +264,7 @@ else:
                 st.markdown(f"The two components hold **{plane.path.explained[0]:.1%}** and "
                             f"**{plane.path.explained[1]:.1%}** of the path's variance; the farthest epoch lies "
                             f"{plane.path.residual.max():.3g} off the plane.")
-                data_expander(plots.path_table(plane.path), f"the path of {run.label}")
+                data_expander(plots.path_table(plane.path), f"Data: the path of {run.label}", f"path-{run.label}")
 
 st.header("What this picture can and cannot show")
 st.markdown(

@@ -202,3 +202,10 @@ def test_browser_draws_the_classifier_pair_with_named_charts(server_url, page):
     labels = page.locator('[data-testid="stPlotlyChart"]').evaluate_all("els => els.map(e => e.ariaLabel)")
     assert len(labels) == 2 and all("straight line" in label for label in labels), labels
     screenshot(page, "landscape-classifier-line")
+
+    page.goto(f"{server_url}/landscape?pair=classifier&view=path&res=11&images=500&d3=0")
+    wait_for_app(page, timeout_ms=180_000)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+    assert not error_texts(page), error_texts(page)
+    assert page.locator('[data-testid="stMarkdownContainer"]', has_text="The two components hold").count() == 2
+    screenshot(page, "landscape-classifier-path")

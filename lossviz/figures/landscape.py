@@ -1,8 +1,7 @@
 """Plotly figures for the "Loss landscape" page, with the sentence (``alt``) and the table each one draws.
 
-Colours: viridis for every surface (perceptually uniform, readable in grey
-and under colour-vision deficiencies), Okabe–Ito for lines, and compared
-series differ in dash and marker too.  A surface's colour may be shared by
+Colours, margins and fonts come from :mod:`lossviz.figures.theme` (viridis
+for every surface, Okabe–Ito series that differ in dash and marker too).  A surface's colour may be shared by
 two runs (:class:`ColourScale`); its log option colours
 ``log10(loss − low + ε)`` so that losses that are negative or far from zero
 still spread over the scale, and the colour bar is labelled in loss values.
@@ -15,13 +14,11 @@ from typing import NamedTuple
 import numpy as np
 import plotly.graph_objects as go
 
+from lossviz.figures import theme
 from lossviz.lessons.landscape_path import PcaPath
 from lossviz.lessons.landscape_runs import LineResult
 
-BLUE, VERMILLION, GREEN, PURPLE = "#0072B2", "#D55E00", "#009E73", "#CC79A7"
-"""Okabe–Ito colours with at least 3:1 contrast on white (their orange and sky blue have 2.3)."""
-COLOURSCALE = "Viridis"
-MARGIN = dict(l=10, r=10, t=60, b=10)
+MARGIN = theme.MARGIN | dict(t=60)
 
 
 class ColourScale(NamedTuple):
@@ -72,31 +69,24 @@ def _fmt(value: float) -> str:
 def line_figure(result: LineResult, unit: str, label: str) -> go.Figure:
     """Train and test loss along θ(α) = (1 − α)θ₀ + αθ₁; accuracy underneath for classifiers."""
     classes = bool(np.any(np.isfinite(result.train_accuracy)))
-    data = [
-        go.Scatter(x=result.alphas, y=result.train_loss, name="train loss", mode="lines+markers",
-                   line=dict(color=BLUE, width=3), marker=dict(symbol="circle", size=5)),
-        go.Scatter(x=result.alphas, y=result.test_loss, name="test loss", mode="lines+markers",
-                   line=dict(color=VERMILLION, width=3, dash="dash"), marker=dict(symbol="square", size=5)),
-    ]
+    names = ("train loss", "test loss", "train accuracy", "test accuracy")
+    series = [dict(name=name, mode="lines+markers", line=theme.series_line(i, width=3 if i < 2 else 2),
+                   marker=dict(symbol=theme.MARKERS[i], size=5)) for i, name in enumerate(names)]
+    data = [go.Scatter(x=result.alphas, y=result.train_loss, **series[0]),
+            go.Scatter(x=result.alphas, y=result.test_loss, **series[1])]
     layout = dict(title=_title(f"{label}: from initial (α = 0) to final (α = 1) weights"),
-                  margin=MARGIN, height=460 if classes else 380, hovermode="x unified",
+                  margin=MARGIN, font=theme.FONT, height=460 if classes else 380, hovermode="x unified",
                   xaxis=dict(title=dict(text="α")), yaxis=dict(title=dict(text=unit)),
                   legend=dict(orientation="h", y=-0.15))
     shapes = [dict(type="line", xref="x", yref="paper", x0=a, x1=a, y0=0, y1=1,
-                   line=dict(color="#555555", width=1, dash="dot")) for a in (0.0, 1.0)]
+                   line=dict(color=theme.GREY, width=1, dash="dot")) for a in (0.0, 1.0)]
     if classes:
         layout.update(xaxis=dict(anchor="y", matches="x2", showticklabels=False),
                       yaxis=dict(domain=[0.42, 1.0], title=dict(text=unit)),
                       xaxis2=dict(anchor="y2", title=dict(text="α")),
                       yaxis2=dict(domain=[0.0, 0.34], title=dict(text="accuracy"), range=[0, 1]))
-        data += [
-            go.Scatter(x=result.alphas, y=result.train_accuracy, name="train accuracy", mode="lines+markers",
-                       xaxis="x2", yaxis="y2", line=dict(color=GREEN, width=2),
-                       marker=dict(symbol="diamond", size=5)),
-            go.Scatter(x=result.alphas, y=result.test_accuracy, name="test accuracy", mode="lines+markers",
-                       xaxis="x2", yaxis="y2", line=dict(color=PURPLE, width=2, dash="dot"),
-                       marker=dict(symbol="x", size=5)),
-        ]
+        data += [go.Scatter(x=result.alphas, y=result.train_accuracy, xaxis="x2", yaxis="y2", **series[2]),
+                 go.Scatter(x=result.alphas, y=result.test_accuracy, xaxis="x2", yaxis="y2", **series[3])]
     return go.Figure(data=data, layout=dict(layout, shapes=shapes))
 
 
@@ -140,7 +130,7 @@ def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, sc
     zmin, zmax = scale.limits()
     x_title, y_title = _axis_titles(path)
     data = [go.Contour(x=alphas, y=betas, z=scale.colour(losses), customdata=losses, zmin=zmin, zmax=zmax,
-                       colorscale=COLOURSCALE, colorbar=scale.colorbar(unit), ncontours=24, name="loss",
+                       colorscale=theme.SEQUENTIAL, colorbar=scale.colorbar(unit), ncontours=24, name="loss",
                        contours=dict(coloring="heatmap", showlines=True), line=dict(width=0.5, color="white"),
                        hovertemplate="x = %{x:.3f}<br>y = %{y:.3f}<br>loss = %{customdata:.5g}<extra></extra>")]
     if path is not None:
@@ -149,12 +139,12 @@ def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, sc
         data.append(go.Scatter(x=path.coords[:, 0], y=path.coords[:, 1], mode="lines+markers",
                                name="path (◆ initial, then each epoch)", text=[f"epoch {t}" for t in range(count)],
                                hovertemplate="%{text}<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
-                               line=dict(color=VERMILLION, width=3),
+                               line=dict(color=theme.VERMILLION, width=3),
                                marker=dict(symbol=symbols, size=10, line=dict(color="white", width=1.5))))
     data.append(go.Scatter(x=[0.0], y=[0.0], mode="markers", name="final weights",
                            marker=dict(symbol="x", size=13, color="white", line=dict(color="black", width=2))))
     return go.Figure(data=data, layout=dict(
-        title=_title(title), margin=MARGIN, height=460, xaxis=dict(title=dict(text=x_title)),
+        title=_title(title), margin=MARGIN, font=theme.FONT, height=460, xaxis=dict(title=dict(text=x_title)),
         yaxis=dict(title=dict(text=y_title)), legend=dict(orientation="h", y=-0.18)))
 
 
@@ -166,9 +156,9 @@ def surface3d_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, 
     finite = np.where(np.isfinite(losses), losses, np.nan)
     return go.Figure(
         data=[go.Surface(x=alphas, y=betas, z=finite, surfacecolor=scale.colour(losses), cmin=zmin, cmax=zmax,
-                         colorscale=COLOURSCALE, colorbar=scale.colorbar(unit), name="loss",
+                         colorscale=theme.SEQUENTIAL, colorbar=scale.colorbar(unit), name="loss",
                          hovertemplate="x = %{x:.3f}<br>y = %{y:.3f}<br>loss = %{z:.5g}<extra></extra>")],
-        layout=dict(title=_title(title), margin=MARGIN, height=480,
+        layout=dict(title=_title(title), margin=theme.MARGIN_3D, font=theme.FONT, height=480,
                     scene=dict(xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title)),
                                zaxis=dict(title=dict(text="loss")))))
 
