@@ -7,6 +7,7 @@ from lossviz.figures import zoo as plots
 from lossviz.lessons import zoo
 from lossviz.lessons import zoo_fit as zf
 from lossviz.lessons import zoo_upload
+from lossviz.ui.charts import chart
 
 PAGE = "losses"
 LOSSES = zoo.zoo()
@@ -25,14 +26,6 @@ st.markdown(
 with st.expander(f"All {len(survey.drawn) + len(survey.skipped)} functions in optax.losses, and why some "
                  "are not drawn"):
     st.dataframe(zoo.survey_rows(), hide_index=True)
-
-
-def chart(fig, alt: str, table: dict, key: str, with_data: bool = True) -> None:
-    """A chart that says its takeaway to a screen reader, and the numbers it draws one click away."""
-    st.plotly_chart(fig, width="stretch", key=key, alt=alt)
-    if with_data:
-        with st.expander("Data"):
-            st.dataframe(table, hide_index=True, key=f"{key}-data")
 
 
 def chosen(label: str, key: str, options: list[str], default) -> list[str]:
@@ -225,10 +218,10 @@ if upload is not None:
         uploaded, class_names = zoo_upload.read_points(upload.getvalue(), limits.max_upload_rows,
                                                        limits.max_upload_classes)
     except zoo_upload.UploadError as err:
-        st.error(f"**{upload.name} cannot be used.** {err} The built-in blobs stay in place.",
+        st.error(f"**`{upload.name.replace('`', '')}` cannot be used.** {err} The built-in blobs stay in place.",
                  icon=":material/error:")
     else:
-        source = f"{upload.name}: {len(uploaded.y):,} points in {len(class_names)} classes"
+        source = f"`{upload.name.replace('`', '')}`: {len(uploaded.y):,} points in {len(class_names)} classes"
 if class_names is None:
     cls_points = zf.blob_points(noise, cls_seed)
     class_names = [str(k + 1) for k in range(zf.BLOB_CLASSES)]

@@ -247,23 +247,24 @@ def test_label_noise_moves_the_chosen_fraction_to_other_classes():
 # --------------------------------------------------------------------------
 
 MALFORMED = [
-    ("wrong column", b"x1,y,label\n1,2,a\n", "Column 2 is named 'y'"),
+    ("wrong column", b"x1,y,label\n1,2,a\n", "Column 2 is named `y`"),
     ("missing column", b"x1,x2\n1,2\n", "no column label"),
     ("duplicate column", b"x1,x2,x1\n1,2,3\n", "x1 appears twice"),
-    ("text in a number", b"x1,x2,label\n1,2,a\n3,abc,b\n", "Line 3, column x2: 'abc' is not a number"),
-    ("NaN", b"x1,x2,label\n1,2,a\nnan,2,b\n", "Line 3, column x1 is 'nan'"),
-    ("infinity", b"x1,x2,label\n1,inf,a\n", "Line 2, column x2 is 'inf'"),
+    ("text in a number", b"x1,x2,label\n1,2,a\n3,abc,b\n", "Line 3, column x2: `abc` is not a number"),
+    ("NaN", b"x1,x2,label\n1,2,a\nnan,2,b\n", "Line 3, column x1 is `nan`"),
+    ("infinity", b"x1,x2,label\n1,inf,a\n", "Line 2, column x2 is `inf`"),
     ("empty cell", b"x1,x2,label\n1,,a\n", "Line 2, column x2 is empty"),
     ("missing label", b"x1,x2,label\n1,2,\n", "Line 2, column label is empty"),
     ("ragged row", b"x1,x2,label\n1,2,a\n1,2\n", "Line 3 has 2 fields"),
     ("too many rows", b"x1,x2,label\n" + b"1,2,a\n3,4,b\n" * 3, "More than 5 data rows (line 7"),
-    ("one class", b"x1,x2,label\n1,2,a\n3,4,a\n", "Every point has the label 'a'"),
+    ("one class", b"x1,x2,label\n1,2,a\n3,4,a\n", "Every point has the label `a`"),
     ("too many classes", b"x1,x2,label\n" + b"".join(b"%d,0,%d\n" % (k, k) for k in range(4)),
      "4 different values: at most 3"),
     ("not UTF-8", "x1,x2,label\n1,2,caf\u00e9\n".encode("latin-1"), "not UTF-8 text: byte 0xe9 on line 2"),
     ("empty file", b"", "The file is empty"),
     ("header only", b"x1,x2,label\n", "no data rows"),
     ("far too large", b"x" * 2000, "too large"),
+    ("markdown in a cell", b"x1,x2,label\n$1*,2,a\n", "Line 2, column x1: `$1*` is not a number"),
 ]
 
 

@@ -71,7 +71,7 @@ def read_points(raw: bytes, max_rows: int, max_classes: int) -> tuple[Points, li
         raise UploadError("There are no data rows under the header.")
     names = _sorted_names(set(labels))
     if len(names) < 2:
-        raise UploadError(f"Every point has the label {names[0]!r}: a classifier needs at least two classes.")
+        raise UploadError(f"Every point has the label {_show(names[0])}: a classifier needs at least two classes.")
     if len(names) > max_classes:
         raise UploadError(f"The column label has {len(names)} different values: at most {max_classes} classes "
                           "are accepted.")
@@ -132,5 +132,6 @@ def _sorted_names(labels: set[str]) -> list[str]:
 
 
 def _show(text: str, limit: int = 30) -> str:
-    text = repr(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…'"
+    """A visitor's text as a Markdown code span: shown as typed, never read as Markdown or LaTeX."""
+    text = text.replace("`", "'")
+    return f"`{text if len(text) <= limit else text[: limit - 1] + '…'}`"
