@@ -21,7 +21,7 @@ from lossviz import engine
 from lossviz.cli import dumps
 from lossviz.config import PRESETS
 
-BENCH_HOOKS = ("lossviz.lessons.classifier",)
+BENCH_HOOKS = ("lossviz.lessons.classifier", "lossviz.lessons.landscape_bench")
 """Modules whose ``bench()`` dict is added to ``bench``'s report under the module's name."""
 
 

@@ -208,3 +208,15 @@ def test_surface_text_states_the_grid_the_extremes_and_the_rows_still_missing():
     assert "3 of 5 rows computed so far" in figures.surface_alt(axis, axis, partial, "MSE", "run x")
     table = figures.grid_table(axis, axis, losses)
     assert len(table["loss"]) == 25 and table["loss"][12] == 0.25
+
+
+def test_the_bench_line_reports_seconds_and_its_share_of_the_measured_peak(mnist):
+    from lossviz.lessons import landscape_bench
+
+    report = landscape_bench.bench(mnist, resolution=3, images=50, compare_rows=1, peak_size=256)
+    assert report["surface"] == "seed autoencoder, 3x3 points, 50 images"
+    assert report["tflop"] == pytest.approx(9 * 50 * 2 * 220672 / 1e12, rel=1e-3, abs=1e-3)
+    assert report["seconds"] > 0 and report["matmul_peak_gflops"] > 0
+    assert report["share_of_peak"] == pytest.approx(report["effective_gflops"] / report["matmul_peak_gflops"], rel=0.02)
+    assert set(report["methods_on_1_rows"]) == {"linear-first, batch_size=None", "linear-first, batch_size=8",
+                                                "direct, batch_size=None"}

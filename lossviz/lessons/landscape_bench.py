@@ -14,9 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossviz import data
+from lossviz import data, engine
 from lossviz.config import PRESETS
-from lossviz import engine
 from lossviz.lessons import landscape as ls
 
 RESOLUTION, IMAGES = 41, 2000
@@ -45,7 +44,8 @@ def _timed(config, centre, d1, d2, alphas, betas, images, method, batch_size, ro
     return time.perf_counter() - started
 
 
-def bench(mnist=None, resolution: int = RESOLUTION, images: int = IMAGES, compare_rows: int = 8) -> dict:
+def bench(mnist=None, resolution: int = RESOLUTION, images: int = IMAGES, compare_rows: int = 8,
+          peak_size: int = 2048) -> dict:
     """Seconds and GFLOP/s of the full surface (the default method), and of each method on ``compare_rows`` rows.
 
     FLOPs are counted as a full forward pass per point (``2·images·Σ fan_in·fan_out``,
@@ -60,7 +60,7 @@ def bench(mnist=None, resolution: int = RESOLUTION, images: int = IMAGES, compar
     probe = ls.probe(dataset, images)
     axis = ls.grid_axis(1.0, resolution)
     per_point = ls.flops_per_point(centre, images)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(peak_size)
     rows = ls.rows_per_call(centre, resolution, images)
     methods = {}
     for method, batch_size in METHODS:
@@ -69,7 +69,7 @@ def bench(mnist=None, resolution: int = RESOLUTION, images: int = IMAGES, compar
                                                          "gflops": per_point * resolution * compare_rows / seconds / 1e9}
     default = ls.default_batch_size()
     seconds = _timed(config, centre, d1, d2, axis, axis, probe, "linear-first", default, rows)
-    peak = max(peak, matmul_peak_gflops())  # after as before: other processes' load lowers both alike
+    peak = max(peak, matmul_peak_gflops(peak_size))  # after as before: other processes' load lowers both alike
     gflops = per_point * resolution**2 / seconds / 1e9
     for timing in methods.values():
         rate = timing.pop("gflops")
