@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from lossviz import ui
-from lossviz.lessons import gradients, softmax_gradients
+from lossviz.lessons import gradients, neuron_curves, softmax_gradients
 from lossviz.figures import gradients as plots
 
 PAGE = "gradients"
@@ -67,11 +67,11 @@ with controls[1]:
                            widget="select_slider")
 bound = gradients.saturation_bound(threshold)
 low_output, high_output = gradients.saturation_outputs(threshold)
-curves = gradients.gradient_curves(gradients.curve_grid(axis), x, y)
+curves = neuron_curves.gradient_curves(neuron_curves.curve_grid(axis), x, y)
 chart, formulas = st.columns([3, 1])
 with chart:
     st.plotly_chart(
-        plots.gradient_curves_figure(curves, axis, bound, threshold, gradients.classic_marks(), x, y),
+        plots.gradient_curves_figure(curves, axis, bound, threshold, neuron_curves.classic_marks(), x, y),
         width="stretch", key="curves",
     )
 with formulas:
@@ -88,20 +88,20 @@ st.caption(
     f"Shaded: σ′(z) < {threshold:g}, i.e. |z| > {bound:.2f} (output below {low_output:.3f} "
     f"or above {high_output:.3f}). There the quadratic gradient is under {threshold:g} of "
     f"cross-entropy's. Largest gap between jax.grad and the closed forms along these curves: "
-    f"{gradients.closed_form_gap(curves, x, y):.1e}."
+    f"{neuron_curves.closed_form_gap(curves, x, y):.1e}."
     + (" With x = 1 and y = 0, cross-entropy's ∂C/∂w = a − y is σ(z) itself: the two curves coincide."
        if x == 1 and y == 0 else "")
 )
 
 # -- 2. The two points -----------------------------------------------------------
 st.header("2 · Two neurons: outputs 0.82 and 0.98")
-rows = gradients.two_points_table(x, threshold)
+rows = neuron_curves.two_points_table(x, threshold)
 table = pd.DataFrame(rows)
 numbers = [c for c in table.columns if "verdict" not in c]
 st.dataframe(table[numbers], hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.4g") for c in numbers})
 st.caption(f"Gradients from jax.grad at input x = {x:g}. An update is *reasonable* when it is large where the "
-           f"output is far from the target (|a − y| ≥ {gradients.FAR_FROM_TARGET:g}) and small where it is close.")
+           f"output is far from the target (|a − y| ≥ {neuron_curves.FAR_FROM_TARGET:g}) and small where it is close.")
 for row in rows:
     st.markdown(f"- **a = {row['output a']:g}, y = {row['target y']:g}.** {row['quadratic verdict']} "
                 f"{row['cross-entropy verdict']}")

@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from lossviz.lessons import gradients as g
+from lossviz.lessons import neuron_curves as nc
 from lossviz.lessons import softmax_gradients as sg
 from lossviz.figures import gradients as gp
 
@@ -48,19 +49,19 @@ def test_jax_grad_equals_closed_forms_over_random_z_y_x():
 
 def test_gradient_curves_match_closed_forms_and_sigma_prime_cancels_under_cross_entropy():
     for x, y in ((1.0, 0.0), (-2.0, 0.7), (0.5, 1.0)):
-        curves = g.gradient_curves(g.curve_grid("z", 201), x, y)
-        assert g.closed_form_gap(curves, x, y) < 1e-5
+        curves = nc.gradient_curves(nc.curve_grid("z", 201), x, y)
+        assert nc.closed_form_gap(curves, x, y) < 1e-5
         # The quadratic gradient is the cross-entropy one times σ′(z): the whole lesson in one identity.
         np.testing.assert_allclose(curves.db[QUAD], curves.db[CE] * curves.sigma_prime, atol=1e-6)
         np.testing.assert_allclose(curves.dw[CE], (curves.a - y) * x, atol=1e-5)
 
 
 def test_curve_grid_over_a_is_uniform_in_the_output():
-    z = g.curve_grid("a", 101)
+    z = nc.curve_grid("a", 101)
     a = np.asarray(g.sigmoid(z))
     np.testing.assert_allclose(np.diff(a), np.diff(a)[0], atol=1e-4)
     with pytest.raises(ValueError):
-        g.curve_grid("w")
+        nc.curve_grid("w")
 
 
 @pytest.mark.parametrize("threshold", [0.01, 0.05, 0.2])
@@ -73,7 +74,7 @@ def test_saturation_bound_is_where_sigma_prime_crosses_the_threshold(threshold):
 
 
 def test_two_points_table_flags_only_the_saturated_far_off_quadratic_update():
-    rows = g.two_points_table(1.0, threshold=0.05)
+    rows = nc.two_points_table(1.0, threshold=0.05)
     assert [(r["output a"], r["target y"]) for r in rows] == [(0.82, 0.0), (0.98, 0.0), (0.82, 1.0), (0.98, 1.0)]
     for r in rows:
         a = r["output a"]
@@ -173,8 +174,8 @@ def test_softmax_mse_gradient_vanishes_when_confidently_wrong_and_log_likelihood
 
 
 def test_figures_show_what_they_are_given():
-    curves = g.gradient_curves(g.curve_grid("z", 101), 1.0, 0.0)
-    fig = gp.gradient_curves_figure(curves, "z", g.saturation_bound(0.05), 0.05, g.classic_marks(), 1.0, 0.0)
+    curves = nc.gradient_curves(nc.curve_grid("z", 101), 1.0, 0.0)
+    fig = gp.gradient_curves_figure(curves, "z", g.saturation_bound(0.05), 0.05, nc.classic_marks(), 1.0, 0.0)
     shapes = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(shapes) == 2 and shapes[1].x0 == pytest.approx(g.saturation_bound(0.05))
     names = [t.name for t in fig.data]

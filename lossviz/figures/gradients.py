@@ -7,7 +7,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lossviz.figures import theme
-from lossviz.lessons.gradients import COST_LABELS, COSTS, GradientCurves, NeuronHistory
+from lossviz.lessons.gradients import COST_LABELS, COSTS, NeuronHistory
+from lossviz.lessons.neuron_curves import GradientCurves
 from lossviz.lessons.softmax_gradients import SOFTMAX_COST_LABELS, SOFTMAX_COSTS
 
 COLORS = {"quadratic": theme.VERMILLION, "cross_entropy": theme.BLUE, "sigma": theme.BLUISH_GREEN,

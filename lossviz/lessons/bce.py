@@ -36,7 +36,14 @@ SLICE_POINTS = 401
 
 
 def read_only(*arrays: np.ndarray) -> None:
-    """Mark memoised result arrays read-only, so a caller cannot change what the next one gets."""
+    """Mark memoised result arrays read-only, so a caller cannot change what the next one gets.
+
+    Args:
+      *arrays: numpy arrays to freeze in place.
+
+    Returns:
+      None; each array's ``writeable`` flag is cleared.
+    """
     for array in arrays:
         array.flags.writeable = False
 
@@ -57,7 +64,17 @@ class Surface(NamedTuple):
 
 
 def unit_grid(points: int) -> np.ndarray:
-    """``points`` evenly spaced values from 0 to 1 inclusive: :math:`k / (n - 1)`."""
+    """``points`` evenly spaced values from 0 to 1 inclusive: :math:`k / (n - 1)`.
+
+    Args:
+      points: how many values, at least 2.
+
+    Returns:
+      float64 array, shape ``(points,)``.
+
+    >>> unit_grid(5)
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
     if points < 2:
         raise ValueError(f"a grid needs at least 2 points, not {points}")
     return np.linspace(0.0, 1.0, points)
@@ -84,6 +101,14 @@ def bce_surface(points: int, clip: bool = True) -> Surface:
     Without clipping the edges ``p = 0`` and ``p = 1`` are ``inf`` wherever the
     target disagrees; with Keras's clipping they are capped at ``-log ε ≈ 16.1``.
     Memoised: the arrays are shared and read-only.
+
+    Args:
+      points: grid points per axis, at least 2.
+      clip: clip ``p`` to ``[ε, 1 − ε]`` as Keras does.
+
+    Returns:
+      :class:`Surface` with ``y`` and ``p`` of shape ``(points,)`` and ``bce`` of
+      shape ``(points, points)``, float64, read-only.
     """
     grid = unit_grid(points)
     padded = _padded(grid)
@@ -99,12 +124,29 @@ VALLEY_POINTS = 101
 
 
 def largest_odd_grid(limit: int) -> int:
-    """The largest odd resolution within ``limit``: odd grids keep y = p = 1/2 on the grid."""
+    """The largest odd resolution within ``limit``: odd grids keep y = p = 1/2 on the grid.
+
+    Args:
+      limit: the largest resolution allowed.
+
+    Returns:
+      ``limit`` if it is odd, else ``limit − 1``.
+
+    >>> largest_odd_grid(200), largest_odd_grid(61)
+    (199, 61)
+    """
     return limit if limit % 2 else limit - 1
 
 
 def valley(points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The valley floor: the line ``p = y`` and its height ``H(y)``."""
+    """The valley floor: the line ``p = y`` and its height ``H(y)``.
+
+    Args:
+      points: points along the line, at least 2.
+
+    Returns:
+      ``(y, H(y))``, two float64 arrays of shape ``(points,)``.
+    """
     y = unit_grid(points)
     return y, np.asarray(losses.binary_entropy(jnp.asarray(y, jnp.float32)), dtype=np.float64)
 
@@ -148,6 +190,15 @@ def bce_slice(y: float, clip: bool = True, points: int = SLICE_POINTS) -> Slice:
 
     .. math:: \frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} + \frac{1 - y}{1 - p}
               = \frac{p - y}{p(1 - p)}, \qquad \frac{\partial (p-y)^2}{\partial p} = 2(p - y)
+
+    Args:
+      y: the target, in [0, 1].
+      clip: clip ``p`` to ``[ε, 1 − ε]`` as Keras does (the derivatives are never clipped).
+      points: grid points over p ∈ [0, 1].
+
+    Returns:
+      :class:`Slice`: every curve float64 of shape ``(points,)``, plus ``H(y)``
+      and the grid's argmin.
     """
     if not 0.0 <= y <= 1.0:
         raise ValueError(f"a probability target must lie in [0, 1], not {y}")
@@ -182,6 +233,13 @@ def raw_slice(y_raw: float, points: int = 200) -> RawSlice:
 
     For ``y > 1`` both terms of :math:`\partial_p \mathrm{BCE} = -y/p - (y - 1)/(1 - p)`
     are negative: the loss falls forever and only the clip at ``1 − ε`` stops it.
+
+    Args:
+      y_raw: the raw target, e.g. a pixel value 0–255.
+      points: points from ``1 − p = 1/2`` down to ``1 − CLIP_TOP``, log-spaced.
+
+    Returns:
+      :class:`RawSlice`: ``one_minus_p``, ``p`` and ``bce`` of shape ``(points,)``, float64.
     """
     # Down to where float32 Keras really stops: 1 − CLIP_TOP = 1.19e-7.  Float64
     # here so that gap is represented exactly.
@@ -220,6 +278,15 @@ def logit_slice(y: float, z_max: float = 10.0, points: int = 401) -> LogitSlice:
     r"""BCE of ``σ(z)`` against ``y`` along the logit, stable form, with its gradient.
 
     .. math:: \ell(z) = \max(z, 0) - z y + \log(1 + e^{-|z|}), \qquad \ell'(z) = \sigma(z) - y
+
+    Args:
+      y: the target, in [0, 1].
+      z_max: the logits run over ``[−z_max, z_max]``.
+      points: how many logits.
+
+    Returns:
+      :class:`LogitSlice`: ``z``, ``bce`` and ``grad`` of shape ``(points,)``,
+      the minimiser ``z*`` (``None`` for y in {0, 1}) and ``H(y)``.
     """
     if not 0.0 <= y <= 1.0:
         raise ValueError(f"a probability target must lie in [0, 1], not {y}")

@@ -60,6 +60,13 @@ def mnist_floor(images_uint8: np.ndarray, bins: int = 60) -> FloorStats:
               \quad H(x) = -x \log x - (1 - x) \log (1 - x)
 
     Computed in fixed-size jitted chunks (one compile, bounded memory).
+
+    Args:
+      images_uint8: images, shape ``(N, 28, 28)`` or ``(N, 784)``, dtype uint8.
+      bins: bins of the per-image histogram.
+
+    Returns:
+      :class:`FloorStats` (``per_image`` of shape ``(N,)``; arrays read-only).
     """
     flat = np.asarray(images_uint8).reshape(len(images_uint8), -1)
     if flat.dtype != np.uint8:
@@ -84,17 +91,41 @@ def mnist_floor(images_uint8: np.ndarray, bins: int = 60) -> FloorStats:
 
 
 def unit_pixels(image_uint8: np.ndarray) -> np.ndarray:
-    """An image's pixels as targets in [0, 1]: :math:`x / 255`, flattened, float64."""
+    """An image's pixels as targets in [0, 1]: :math:`x / 255`, flattened, float64.
+
+    Args:
+      image_uint8: one image, any shape, values 0–255.
+
+    Returns:
+      float64 array, shape ``(pixels,)``.
+
+    >>> unit_pixels(np.array([[0, 51], [255, 102]], np.uint8))
+    array([0. , 0.2, 1. , 0.4])
+    """
     return np.asarray(image_uint8, np.float64).reshape(-1) / 255.0
 
 
 def pixel_total(image_uint8: np.ndarray) -> float:
-    """The sum of an image's pixels in [0, 1], :math:`\\sum_i x_i / 255`: about 100 for a digit."""
+    """The sum of an image's pixels in [0, 1], :math:`\\sum_i x_i / 255`: about 100 for a digit.
+
+    Args:
+      image_uint8: one image, values 0–255.
+
+    Returns:
+      The sum, a float.
+    """
     return float(unit_pixels(image_uint8).sum())
 
 
 def image_floor(image_uint8: np.ndarray) -> float:
-    """One image's floor, :math:`\\frac{1}{784}\\sum_i H(x_i)`: the BCE of the sigmoid's best, ``p = x``."""
+    """One image's floor, :math:`\\frac{1}{784}\\sum_i H(x_i)`: the BCE of the sigmoid's best, ``p = x``.
+
+    Args:
+      image_uint8: one image, values 0–255.
+
+    Returns:
+      Mean binary entropy of its pixels in nats, a float.
+    """
     x = jnp.clip(jnp.asarray(np.asarray(image_uint8).reshape(-1), jnp.float32) / 255.0, 0.0, 1.0)
     return float(jnp.mean(losses.binary_entropy(x)))
 
@@ -143,6 +174,18 @@ def fit_softmax(target: np.ndarray, steps: int = 2000, learning_rate: float = 0.
 
     Yields after each jitted chunk of ``chunk`` Adam steps so a page can redraw.
     Every chunk has the same length (the last is not shortened) so nothing recompiles.
+
+    Args:
+      target: pixel targets in [0, 1], any shape (flattened to ``(n,)``).
+      steps: Adam steps in all, rounded up to whole chunks.
+      learning_rate: Adam's η (a traced argument: a new one does not recompile).
+      chunk: steps per jitted chunk, i.e. per yield.
+
+    Yields:
+      :class:`FitProgress` after each chunk.
+
+    Raises:
+      FloatingPointError: if a loss becomes NaN or infinite.
     """
     if steps < 1 or chunk < 1:
         raise ValueError("steps and chunk must be positive")
@@ -180,6 +223,13 @@ def simplex_optimum(target: np.ndarray, tol: float = 1e-13) -> tuple[float, np.n
     This is numpy in float64, sharing nothing with the optax fit it checks.
     Needs ``Σ y_i > 1`` (a digit sums to about 100).
     Returns the optimal value and ``q``.
+
+    Args:
+      target: pixel targets ``y`` in [0, 1], any shape (flattened to ``(n,)``), summing to more than 1.
+      tol: relative width of the bracket on ``c`` at which bisection stops.
+
+    Returns:
+      ``(value, q)``: the least mean BCE, a float, and the optimal ``q``, float64 ``(n,)``.
     """
     y = np.asarray(target, np.float64).reshape(-1)
     if y.min() < 0 or y.max() > 1:
@@ -209,7 +259,15 @@ def simplex_optimum(target: np.ndarray, tol: float = 1e-13) -> tuple[float, np.n
 
 
 def mean_bce(target: np.ndarray, output: np.ndarray) -> float:
-    """Keras's ``binary_crossentropy`` (ε-clipped) of one image, mean over its pixels."""
+    """Keras's ``binary_crossentropy`` (ε-clipped) of one image, mean over its pixels.
+
+    Args:
+      target: pixel targets, shape ``(n,)`` (or any shape, flattened).
+      output: predictions in [0, 1], as many as ``target``.
+
+    Returns:
+      The mean clipped BCE, a float.
+    """
     y = jnp.asarray(np.asarray(target, np.float32).reshape(1, -1))
     q = jnp.asarray(np.asarray(output, np.float32).reshape(1, -1))
     return float(losses.binary_crossentropy(y, q)[0])
@@ -229,6 +287,12 @@ def raw_digit_infimum(image_uint8: np.ndarray) -> float:
     .. math:: \frac1n\Big[\sum_{y_i=0} -\log(1-\epsilon) + \sum_{y_i \ge 1} -y_i\log t + (y_i - 1)\log(1 - t)\Big]
 
     with ``t = CLIP_TOP``, the float32 value of ``1 − ε`` Keras actually uses.
+
+    Args:
+      image_uint8: one image, values 0–255, used as raw targets.
+
+    Returns:
+      The infimum of the mean clipped BCE, a float (negative for a digit).
     """
     y = np.asarray(image_uint8, np.float64).reshape(-1)
     per_pixel = np.where(

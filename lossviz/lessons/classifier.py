@@ -44,12 +44,30 @@ class Combo:
 
 
 def combos(loss_names: Sequence[str], learning_rates: Sequence[float]) -> list[Combo]:
-    """Every (loss, learning rate) pair, losses outermost, in the order given."""
+    """Every (loss, learning rate) pair, losses outermost, in the order given.
+
+    Args:
+      loss_names: names from :data:`CLASSIFIER_LOSSES`.
+      learning_rates: learning rates.
+
+    Returns:
+      A list of ``len(loss_names) · len(learning_rates)`` :class:`Combo`.
+
+    >>> [c.label for c in combos(["kl_divergence"], [0.1, 0.01])]
+    ['KL divergence, lr=0.1', 'KL divergence, lr=0.01']
+    """
     return [Combo(name, float(lr)) for name in loss_names for lr in learning_rates]
 
 
 def blobs(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The page's data: 1000 points in 3 seeded clusters (std 2) and their one-hot labels."""
+    """The page's data: 1000 points in 3 seeded clusters (std 2) and their one-hot labels.
+
+    Args:
+      seed: the data's seed.
+
+    Returns:
+      ``(x, y)``: float32 points ``(1000, 2)`` and one-hot labels ``(1000, 3)``.
+    """
     x, labels = data.make_blobs(N_POINTS, N_CLASSES, CLUSTER_STD, seed)
     return x, data.one_hot(labels, N_CLASSES)
 
@@ -65,6 +83,13 @@ def init_run(members: int, seed: int) -> RunState:
 
     All members start from the same weights so that only the loss and the
     learning rate differ between them.
+
+    Args:
+      members: how many combinations.
+      seed: the initial weights' seed.
+
+    Returns:
+      :class:`RunState` at epoch 0, every leaf with a leading axis of ``members``.
     """
     params = models.init(jax.random.PRNGKey(seed), WIDTHS)
     stacked = jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (members,) + leaf.shape), params)
@@ -103,6 +128,14 @@ def epoch_batches(key: jax.Array, epoch: jax.Array, n: int) -> tuple[jax.Array, 
     """Shuffled indices of one epoch in batches of 32, the last padded and masked (like Keras's short batch).
 
     The order depends only on ``(key, epoch)``: every member sees the same batches.
+
+    Args:
+      key: the run's PRNG key.
+      epoch: the epoch number (traced).
+      n: examples.
+
+    Returns:
+      ``(indices, mask)``, int32 and float32, shape ``(⌈n / 32⌉, 32)``.
     """
     batches = -(-n // BATCH_SIZE)
     order = jax.random.permutation(jax.random.fold_in(key, epoch), n)
@@ -120,9 +153,19 @@ def train_chunk(state: RunState, learning_rates: jax.Array, loss_ids: jax.Array,
 
     .. math:: \theta_m \leftarrow \theta_m - \eta_m\,\mathrm{Adam}(\nabla_\theta L_{\ell_m})
 
-    Returns the new state and per-epoch ``(members, epochs)`` arrays of the
-    Keras-style training loss (sample-weighted mean over the epoch's batches)
-    and accuracy.
+    Args:
+      state: the members' :class:`RunState`.
+      learning_rates: float32 ``(members,)``, one per member (traced: any values, one compile).
+      loss_ids: int32 ``(members,)``: 0 categorical CE, 1 KL divergence.
+      x: points ``(n, 2)``.
+      y: targets ``(n, 3)``.
+      key: the run's PRNG key (fixes the batch order).
+      epochs: epochs in this chunk (static).
+
+    Returns:
+      ``(state, loss, accuracy)``: the new state and per-epoch ``(members, epochs)``
+      arrays of the Keras-style training loss (sample-weighted mean over the
+      epoch's batches) and accuracy.
     """
     n = x.shape[0]
 
@@ -157,6 +200,21 @@ def train_combos(members: Sequence[Combo], epochs: int, seed: int, chunk_epochs:
 
     Data defaults to :func:`blobs` of the same seed; the seed also fixes the
     initial weights and the minibatch order (shared by all members).
+
+    Args:
+      members: the combinations, losses from :data:`CLASSIFIER_LOSSES`.
+      epochs: epochs in all.
+      seed: data (unless given), initial weights and batch order.
+      chunk_epochs: epochs per compiled chunk, i.e. per frame (the last may be shorter).
+      x: points ``(n, 2)``, or ``None`` for :func:`blobs`.
+      y: targets ``(n, 3)`` (one-hot or soft), or ``None``.
+
+    Yields:
+      :class:`TrainingFrame` after each chunk: losses and accuracies
+      ``(members, epochs so far)`` and the state.
+
+    Raises:
+      ValueError: for an unknown loss.
     """
     if x is None or y is None:
         x, y = blobs(seed)
@@ -180,12 +238,33 @@ def train_combos(members: Sequence[Combo], epochs: int, seed: int, chunk_epochs:
 
 
 def live_chunk_epochs(epochs: int, frames: int = 20) -> int:
-    """Epochs per chunk so a live run redraws about ``frames`` times (at least 5 epochs a chunk)."""
+    """Epochs per chunk so a live run redraws about ``frames`` times (at least 5 epochs a chunk).
+
+    Args:
+      epochs: the run's epochs.
+      frames: redraws wanted.
+
+    Returns:
+      Epochs per chunk, an int ≥ 5.
+
+    >>> live_chunk_epochs(1000)
+    50
+    """
     return max(5, epochs // frames)
 
 
 def run_to_end(members: Sequence[Combo], epochs: int, seed: int, **kwargs) -> TrainingFrame:
-    """The last frame of :func:`train_combos`."""
+    """The last frame of :func:`train_combos`.
+
+    Args:
+      members: the combinations.
+      epochs: epochs in all, at least 1.
+      seed: as for :func:`train_combos`.
+      **kwargs: ``chunk_epochs``, ``x``, ``y`` of :func:`train_combos`.
+
+    Returns:
+      The last :class:`TrainingFrame`.
+    """
     frame = None
     for frame in train_combos(members, epochs, seed, **kwargs):
         pass
@@ -200,10 +279,17 @@ def _grid_probabilities(params, points):
 
 
 def decision_grid(params: models.Params, x: np.ndarray, resolution: int = 80, margin: float = 1.5):
-    """Class probabilities of every member on a ``resolution``² grid covering the data.
+    """Class probabilities of every member on a ``resolution``² grid covering the data (rows follow y).
 
-    Returns the grid's x and y coordinates and probabilities ``(members, resolution, resolution, 3)``
-    (rows follow y).
+    Args:
+      params: stacked parameters (leading member axis), e.g. ``state.params``.
+      x: the data ``(n, 2)``, to size the grid.
+      resolution: grid points per axis.
+      margin: how far the grid extends past the data.
+
+    Returns:
+      ``(gx, gy, probabilities)``: float32 ``(resolution,)`` twice and
+      ``(members, resolution, resolution, 3)``.
     """
     lo, hi = x.min(0) - margin, x.max(0) + margin
     gx = np.linspace(lo[0], hi[0], resolution, dtype=np.float32)
@@ -214,17 +300,40 @@ def decision_grid(params: models.Params, x: np.ndarray, resolution: int = 80, ma
 
 
 def member_params(state: RunState, index: int) -> models.Params:
-    """One member's network, unstacked."""
+    """One member's network, unstacked.
+
+    Args:
+      state: a :class:`RunState`.
+      index: the member.
+
+    Returns:
+      Its parameters (``models.Params``), without the member axis.
+    """
     return jax.tree_util.tree_map(lambda leaf: leaf[index], state.params)
 
 
 def diverged(frame: TrainingFrame) -> list[int]:
-    """Indices of members whose loss became NaN or infinite."""
+    """Indices of members whose loss became NaN or infinite.
+
+    Args:
+      frame: a :class:`TrainingFrame`.
+
+    Returns:
+      A list of member indices.
+    """
     return [i for i in range(frame.losses.shape[0]) if not np.all(np.isfinite(frame.losses[i]))]
 
 
 def identical_ce_kl(members: Sequence[Combo], frame: TrainingFrame) -> list[tuple[float, bool]]:
-    """For each learning rate trained with both losses: whether the CE and KL loss histories are bit-identical."""
+    """For each learning rate trained with both losses: whether the CE and KL loss histories are bit-identical.
+
+    Args:
+      members: the combinations trained.
+      frame: their :class:`TrainingFrame`.
+
+    Returns:
+      ``[(learning rate, identical), …]`` for each learning rate trained with both losses.
+    """
     found = []
     for i, a in enumerate(members):
         for j, b in enumerate(members):

@@ -61,7 +61,14 @@ def _targets_outside_unit(config: TrainConfig) -> bool:
 
 
 def softmax_output_with_bce(config: TrainConfig) -> Finding | None:
-    """Softmax output + binary cross-entropy over independent pixels."""
+    """Softmax output + binary cross-entropy over independent pixels.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     if not (config.task == "autoencoder" and config.output_activation == "softmax"
             and _loss(config) == "binary_crossentropy"):
         return None
@@ -79,7 +86,14 @@ def softmax_output_with_bce(config: TrainConfig) -> Finding | None:
 
 
 def targets_outside_unit(config: TrainConfig) -> Finding | None:
-    """BCE / categorical CE / KL with targets outside [0, 1] (raw-pixel autoencoder)."""
+    """BCE / categorical CE / KL with targets outside [0, 1] (raw-pixel autoencoder).
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     if not (_targets_outside_unit(config) and _loss(config) in PROBABILITY_LOSSES):
         return None
     return Finding(
@@ -96,7 +110,14 @@ def targets_outside_unit(config: TrainConfig) -> Finding | None:
 
 
 def unbounded_output_probability_loss(config: TrainConfig) -> Finding | None:
-    """A linear, relu or tanh output fed to a loss that needs probabilities."""
+    """A linear, relu or tanh output fed to a loss that needs probabilities.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     loss = _loss(config)
     if not (config.output_activation in UNBOUNDED_OUTPUTS and loss in PROBABILITY_LOSSES):
         return None
@@ -115,7 +136,14 @@ def unbounded_output_probability_loss(config: TrainConfig) -> Finding | None:
 
 
 def mse_saturating_output(config: TrainConfig) -> Finding | None:
-    """MSE on a sigmoid or softmax output: learning slows when the output saturates."""
+    """MSE on a sigmoid or softmax output: learning slows when the output saturates.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     if not (_loss(config) in SQUARED_LOSSES and config.output_activation in SATURATING_OUTPUTS):
         return None
     if config.output_activation == "sigmoid" or config.task == "autoencoder":
@@ -140,7 +168,14 @@ def mse_saturating_output(config: TrainConfig) -> Finding | None:
 
 
 def cce_on_sigmoid(config: TrainConfig) -> Finding | None:
-    """Categorical cross-entropy (or KL) on sigmoid outputs that need not sum to 1."""
+    """Categorical cross-entropy (or KL) on sigmoid outputs that need not sum to 1.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     if not (_loss(config) in DISTRIBUTION_LOSSES and config.output_activation == "sigmoid"):
         return None
     if config.task == "autoencoder":
@@ -163,7 +198,14 @@ def cce_on_sigmoid(config: TrainConfig) -> Finding | None:
 
 
 def unreachable_targets(config: TrainConfig) -> Finding | None:
-    """A bounded output asked to reproduce 0–255 targets under a squared loss."""
+    """A bounded output asked to reproduce 0–255 targets under a squared loss.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     if not (_targets_outside_unit(config) and _loss(config) in SQUARED_LOSSES
             and config.output_activation in SATURATING_OUTPUTS):
         return None
@@ -181,7 +223,14 @@ def unreachable_targets(config: TrainConfig) -> Finding | None:
 
 
 def raw_inputs(config: TrainConfig) -> Finding | None:
-    """Raw 0–255 inputs to a classifier: pre-activations 255 times too large."""
+    """Raw 0–255 inputs to a classifier: pre-activations 255 times too large.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A :class:`Finding`, or ``None`` when the rule does not apply.
+    """
     if not (config.task == "classifier" and config.pixels == "raw"):
         return None
     return Finding(
@@ -209,10 +258,25 @@ RULES: tuple[Callable[[TrainConfig], Finding | None], ...] = (
 
 
 def diagnose(config: TrainConfig) -> list[Finding]:
-    """Every finding of :data:`RULES` for ``config``, in rule order."""
+    """Every finding of :data:`RULES` for ``config``, in rule order.
+
+    Args:
+      config: the configuration to check.
+
+    Returns:
+      A list of :class:`Finding`, empty when nothing is wrong.
+    """
     return [finding for rule in RULES if (finding := rule(config)) is not None]
 
 
 def apply_fix(config: TrainConfig, finding: Finding) -> TrainConfig:
-    """``config`` with ``finding``'s changes applied."""
+    """``config`` with ``finding``'s changes applied.
+
+    Args:
+      config: the configuration.
+      finding: one of ``diagnose(config)``.
+
+    Returns:
+      A new ``TrainConfig``.
+    """
     return config.replace(**finding.fix)

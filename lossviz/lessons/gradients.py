@@ -6,7 +6,9 @@ which is tiny when the neuron saturates, so a neuron that is confidently
 wrong learns slowly.  Under cross-entropy the σ′ cancels and the gradient is
 just the error ``a − y`` (times ``x`` for the weight).  Softmax with the
 log-likelihood cost pairs the same way, while MSE on the probabilities does
-not; that half lives in :mod:`lossviz.lessons.softmax_gradients`.
+not; that half lives in :mod:`lossviz.lessons.softmax_gradients`.  The curves
+over z and the two classic points are in :mod:`lossviz.lessons.neuron_curves`;
+this module holds σ, the costs, their gradients and the neuron's training.
 
 Every gradient the page plots comes from ``jax.grad`` of a cost; the closed
 forms (``*_closed_form``) are kept beside them so the tests, and the page's
@@ -41,9 +43,6 @@ CLASSIC_OUTPUTS = (0.82, 0.98)
 NEURON_MAX_EPOCHS = 1000
 """The Gradients page's single neuron: the length of its one compiled scan (shorter runs are slices of it)."""
 
-FAR_FROM_TARGET = 0.5
-"""|a − y| from which an output counts as far off (it sits on the wrong side of 1/2)."""
-
 DEFAULT_SATURATION_THRESHOLD = 0.05
 """σ′(z) below this counts as saturated (|z| ≳ 2.9, output beyond 0.05 … 0.95)."""
 
@@ -54,29 +53,69 @@ DEFAULT_SATURATION_THRESHOLD = 0.05
 
 
 def sigmoid(z):
-    r"""The logistic function: :math:`\sigma(z) = 1 / (1 + e^{-z})`."""
+    r"""The logistic function: :math:`\sigma(z) = 1 / (1 + e^{-z})`.
+
+    Args:
+      z: logits, any shape.
+
+    Returns:
+      An array of ``z``'s shape.
+    """
     return jax.nn.sigmoid(z)
 
 
 def sigmoid_prime(z):
-    r"""Its derivative: :math:`\sigma'(z) = \sigma(z)\,(1 - \sigma(z))`, at most 1/4 (at z = 0)."""
+    r"""Its derivative: :math:`\sigma'(z) = \sigma(z)\,(1 - \sigma(z))`, at most 1/4 (at z = 0).
+
+    Args:
+      z: logits, any shape.
+
+    Returns:
+      An array of ``z``'s shape.
+
+    >>> float(sigmoid_prime(0.0))
+    0.25
+    """
     a = jax.nn.sigmoid(z)
     return a * (1.0 - a)
 
 
 def logit(a):
-    r"""The inverse of σ: :math:`z = \log\frac{a}{1 - a}`."""
+    r"""The inverse of σ: :math:`z = \log\frac{a}{1 - a}`.
+
+    Args:
+      a: outputs in (0, 1), any shape.
+
+    Returns:
+      The logits, an array of ``a``'s shape.
+    """
     a = jnp.asarray(a)
     return jnp.log(a) - jnp.log1p(-a)
 
 
 def quadratic_cost(a, y):
-    r"""Quadratic cost of one output: :math:`C = \tfrac12 (a - y)^2`."""
+    r"""Quadratic cost of one output: :math:`C = \tfrac12 (a - y)^2`.
+
+    Args:
+      a: outputs, any shape.
+      y: targets, broadcastable to ``a``.
+
+    Returns:
+      The cost per output, the broadcast shape.
+    """
     return 0.5 * jnp.square(jnp.asarray(a) - jnp.asarray(y))
 
 
 def cross_entropy_cost(a, y):
-    r"""Cross-entropy of one output: :math:`C = -[y \ln a + (1 - y) \ln(1 - a)]`, unclipped."""
+    r"""Cross-entropy of one output: :math:`C = -[y \ln a + (1 - y) \ln(1 - a)]`, unclipped.
+
+    Args:
+      a: outputs in [0, 1], any shape.
+      y: targets in [0, 1], broadcastable to ``a``.
+
+    Returns:
+      The cost per output, the broadcast shape (``inf`` where ``a`` is 0 or 1 and disagrees).
+    """
     return losses.binary_crossentropy_elementwise(y, a, epsilon=None)
 
 
@@ -90,6 +129,15 @@ def neuron_cost(params, x, y, cost_index):
     :func:`cross_entropy_cost` of ``σ(z)``), so a saturated neuron still gets
     its exact gradient.  ``cost_index`` may be traced: under ``vmap`` both
     branches run and the right one is selected.
+
+    Args:
+      params: ``(w, b)``, two scalars.
+      x: the input, a scalar.
+      y: the target, a scalar in [0, 1].
+      cost_index: 0 (quadratic) or 1 (cross-entropy), an int or a traced int32.
+
+    Returns:
+      The cost, a scalar.
     """
     w, b = params
     z = w * x + b
@@ -110,6 +158,14 @@ def quadratic_gradient_closed_form(z, x, y):
 
     .. math:: \frac{\partial C}{\partial w} = (a - y)\,\sigma'(z)\,x, \qquad
               \frac{\partial C}{\partial b} = (a - y)\,\sigma'(z)
+
+    Args:
+      z: logits, any shape.
+      x: the input, broadcastable to ``z``.
+      y: the target, broadcastable to ``z``.
+
+    Returns:
+      ``(∂C/∂w, ∂C/∂b)``, each of the broadcast shape.
     """
     delta = (sigmoid(z) - y) * sigmoid_prime(z)
     return delta * x, delta
@@ -120,6 +176,8 @@ def cross_entropy_gradient_closed_form(z, x, y):
 
     .. math:: \frac{\partial C}{\partial w} = (a - y)\,x, \qquad
               \frac{\partial C}{\partial b} = a - y
+
+    Args and returns: as :func:`quadratic_gradient_closed_form`.
     """
     delta = sigmoid(z) - y
     return delta * x, delta
@@ -131,6 +189,15 @@ def saturation_bound(threshold: float) -> float:
     .. math:: \sigma'(z^*) = t \iff \sigma(z^*) = \tfrac12\big(1 + \sqrt{1 - 4t}\big)
 
     so the saturated region is :math:`|z| > z^*`.
+
+    Args:
+      threshold: ``t`` in (0, 1/4).
+
+    Returns:
+      ``z*``, a float.
+
+    >>> round(saturation_bound(0.05), 4)
+    2.8873
     """
     if not 0.0 < threshold < 0.25:
         raise ValueError(f"threshold must lie in (0, 1/4), got {threshold}")
@@ -139,135 +206,16 @@ def saturation_bound(threshold: float) -> float:
 
 
 def saturation_outputs(threshold: float) -> tuple[float, float]:
-    r"""The outputs :math:`(1 - a^*, a^*)`, :math:`a^* = \sigma(z^*)`, outside which σ′ < ``threshold``."""
+    r"""The outputs :math:`(1 - a^*, a^*)`, :math:`a^* = \sigma(z^*)`, outside which σ′ < ``threshold``.
+
+    Args:
+      threshold: ``t`` in (0, 1/4).
+
+    Returns:
+      ``(1 − a*, a*)``, two floats.
+    """
     a = 0.5 * (1.0 + math.sqrt(1.0 - 4.0 * threshold))
     return 1.0 - a, a
-
-
-# --------------------------------------------------------------------------
-# Curves over z
-# --------------------------------------------------------------------------
-
-
-class GradientCurves(NamedTuple):
-    """σ, σ′ and both costs' gradients along a grid of logits ``z``, all from ``jax.grad``."""
-
-    z: np.ndarray
-    a: np.ndarray
-    sigma_prime: np.ndarray
-    dw: np.ndarray  # (2, n): ∂C/∂w for COSTS[0], COSTS[1]
-    db: np.ndarray  # (2, n): ∂C/∂b
-    cost: np.ndarray  # (2, n)
-
-
-def curve_grid(axis: str, points: int = 401, z_limit: float = 8.0) -> np.ndarray:
-    r"""Logits to draw the curves at: uniform in z, or uniform in the output a.
-
-    ``axis="z"``: :math:`z \in [-z_{lim}, z_{lim}]`; ``axis="a"``:
-    :math:`z = \mathrm{logit}(a)` for ``a`` uniform in ``(σ(−z_lim), σ(z_lim))``.
-    """
-    if axis == "z":
-        return np.linspace(-z_limit, z_limit, points, dtype=np.float32)
-    if axis == "a":
-        edge = 1.0 / (1.0 + math.exp(z_limit))
-        a = np.linspace(edge, 1.0 - edge, points)
-        return np.log(a / (1.0 - a)).astype(np.float32)
-    raise ValueError(f"axis must be 'z' or 'a', got {axis!r}")
-
-
-@jax.jit
-def _curves(z, x, y):
-    # At (w, b) = (0, z) the neuron's logit is z for every x, so jax.grad in
-    # (w, b) there gives exactly the gradient a neuron with logit z receives.
-    def at(z_, cost_index):
-        params = (jnp.zeros_like(z_), z_)
-        dw, db = neuron_gradient(params, x, y, cost_index)
-        return dw, db, neuron_cost(params, x, y, cost_index)
-
-    per_cost = jax.vmap(jax.vmap(at, in_axes=(0, None)), in_axes=(None, 0))
-    dw, db, cost = per_cost(z, jnp.arange(len(COSTS)))
-    return sigmoid(z), sigmoid_prime(z), dw, db, cost
-
-
-def gradient_curves(z, x: float, y: float) -> GradientCurves:
-    r"""σ(z), σ′(z) and, for each cost, :math:`\partial C/\partial w`, :math:`\partial C/\partial b` and C along ``z``.
-
-    .. math:: \frac{\partial C}{\partial (w, b)} = \texttt{jax.grad}(C)(w{=}0, b{=}z;\ x, y)
-    """
-    z = jnp.asarray(z, dtype=jnp.float32)
-    a, sp, dw, db, cost = _curves(z, jnp.float32(x), jnp.float32(y))
-    return GradientCurves(np.asarray(z), np.asarray(a), np.asarray(sp), np.asarray(dw),
-                          np.asarray(db), np.asarray(cost))
-
-
-def closed_form_gap(curves: GradientCurves, x: float, y: float) -> float:
-    r"""Largest :math:`|\texttt{jax.grad} - \text{closed form}|` over both costs, both parameters, the whole curve."""
-    z = jnp.asarray(curves.z)
-    closed = (quadratic_gradient_closed_form(z, x, y), cross_entropy_gradient_closed_form(z, x, y))
-    return max(float(np.max(np.abs(np.asarray(closed[i][j]) - got[i])))
-               for i in range(len(COSTS)) for j, got in enumerate((curves.dw, curves.db)))
-
-
-# --------------------------------------------------------------------------
-# The two classic points
-# --------------------------------------------------------------------------
-
-
-def _verdict(cost: str, error: float, sigma_p: float, grad: float, ce_grad: float, threshold: float) -> str:
-    far = abs(error) >= FAR_FROM_TARGET
-    if not far:
-        return (f"{COST_LABELS[cost]}: reasonable: the output is already close to the target "
-                f"(|a − y| = {abs(error):.2f}), so a small step ({abs(grad):.3g}) is what we want.")
-    if cost == "cross_entropy":
-        return (f"cross-entropy: reasonable: the step equals the error a − y = {error:+.2f}, "
-                "large because the output is far from the target.")
-    if sigma_p < threshold:
-        return (f"quadratic: not reasonable: the output is far from the target (|a − y| = {abs(error):.2f}) "
-                f"yet σ′(z) = {sigma_p:.3g} < {threshold:g} shrinks the step to {abs(grad):.3g}, "
-                f"{abs(ce_grad) / max(abs(grad), 1e-30):.0f}× smaller than cross-entropy's: learning crawls.")
-    return (f"quadratic: reasonable: far from the target and the step ({abs(grad):.3g}) is sizeable, "
-            f"though σ′(z) = {sigma_p:.3g} makes it {abs(ce_grad) / max(abs(grad), 1e-30):.1f}× "
-            "smaller than cross-entropy's.")
-
-
-def classic_marks(outputs=CLASSIC_OUTPUTS) -> dict[float, float]:
-    r"""Each classic output a with its logit :math:`z = \mathrm{logit}(a)`, for marking the curves."""
-    return {a: float(logit(jnp.float32(a))) for a in outputs}
-
-
-def two_points_table(x: float, threshold: float = DEFAULT_SATURATION_THRESHOLD,
-                     outputs=CLASSIC_OUTPUTS, targets=(0.0, 1.0)) -> list[dict]:
-    r"""One row per (output a, target y): a, z, σ′(z), both costs' gradients (``jax.grad``) and a verdict.
-
-    .. math:: z = \mathrm{logit}(a),\quad
-              \frac{\partial C_{\text{quad}}}{\partial b} = (a-y)\sigma'(z),\quad
-              \frac{\partial C_{\text{CE}}}{\partial b} = a - y
-
-    An update counts as "reasonable" when it is large where the output is
-    far from the target (``|a − y| ≥ 1/2``) and small where it is close; a
-    far-off output whose σ′(z) is below ``threshold`` is not.
-    """
-    rows = []
-    z = np.asarray(logit(jnp.asarray(outputs, dtype=jnp.float32)))
-    for y in targets:
-        curves = gradient_curves(z, x, y)
-        for i, a in enumerate(outputs):
-            error = float(curves.a[i]) - y
-            sp = float(curves.sigma_prime[i])
-            db_q, db_ce = float(curves.db[0, i]), float(curves.db[1, i])
-            rows.append({
-                "output a": a,
-                "z": float(z[i]),
-                "target y": y,
-                "σ′(z)": sp,
-                "∂C/∂w quadratic": float(curves.dw[0, i]),
-                "∂C/∂w cross-entropy": float(curves.dw[1, i]),
-                "∂C/∂b quadratic": db_q,
-                "∂C/∂b cross-entropy": db_ce,
-                "quadratic verdict": _verdict("quadratic", error, sp, db_q, db_ce, threshold),
-                "cross-entropy verdict": _verdict("cross_entropy", error, sp, db_ce, db_ce, threshold),
-            })
-    return rows
 
 
 # --------------------------------------------------------------------------
@@ -320,6 +268,19 @@ def train_neuron(w0: float, b0: float, x: float, y: float, eta_quadratic: float 
     with the gradient from ``jax.grad``; one ``lax.scan`` of ``NEURON_MAX_EPOCHS``
     steps, vmapped over the two costs and compiled once, sliced to ``epochs``.
     Entry ``t`` is the state after ``t`` updates.
+
+    Args:
+      w0: the starting weight.
+      b0: the starting bias.
+      x: the input.
+      y: the target in [0, 1].
+      eta_quadratic: the learning rate under the quadratic cost.
+      eta_cross_entropy: the learning rate under cross-entropy.
+      epochs: updates kept, 0 … :data:`NEURON_MAX_EPOCHS`.
+
+    Returns:
+      :class:`NeuronHistory` with ``w``, ``b``, ``a``, ``cost`` of shape
+      ``(2, epochs + 1)``, rows in :data:`COSTS` order.
     """
     if not 0 <= epochs <= NEURON_MAX_EPOCHS:
         raise ValueError(f"epochs must lie in [0, {NEURON_MAX_EPOCHS}], got {epochs}")
@@ -331,13 +292,36 @@ def train_neuron(w0: float, b0: float, x: float, y: float, eta_quadratic: float 
 
 
 def first_epoch_within(outputs: np.ndarray, y: float, tolerance: float = 0.2) -> int | None:
-    r"""The first epoch t with :math:`|a_t - y| <` ``tolerance``, or None if it never comes."""
+    r"""The first epoch t with :math:`|a_t - y| <` ``tolerance``, or None if it never comes.
+
+    Args:
+      outputs: the outputs per epoch, shape ``(epochs + 1,)``.
+      y: the target.
+      tolerance: how close counts as reached.
+
+    Returns:
+      The epoch, an int, or ``None``.
+
+    >>> first_epoch_within(np.array([0.9, 0.5, 0.15, 0.1]), 0.0)
+    2
+    """
     hits = np.flatnonzero(np.abs(np.asarray(outputs) - y) < tolerance)
     return int(hits[0]) if hits.size else None
 
 
 def classic_start_name(w: float, b: float) -> str | None:
-    """The name in :data:`CLASSIC_STARTS` whose (w, b) this is, or None."""
+    """The name in :data:`CLASSIC_STARTS` whose (w, b) this is, or None.
+
+    Args:
+      w: a starting weight.
+      b: a starting bias.
+
+    Returns:
+      The name (a key of :data:`CLASSIC_STARTS`), or ``None``.
+
+    >>> classic_start_name(2.0, 2.0), classic_start_name(1.0, 1.0)
+    ('0.98', None)
+    """
     for name, (w0, b0) in CLASSIC_STARTS.items():
         if math.isclose(w, w0, abs_tol=1e-9) and math.isclose(b, b0, abs_tol=1e-9):
             return name
@@ -355,9 +339,17 @@ def cost_surfaces(history: NeuronHistory, x: float, y: float, points: int = 61, 
 
     .. math:: C(w, b) = C(\sigma(w x + b), y) \text{ on } [w_{min}-m, w_{max}+m] \times [b_{min}-m, b_{max}+m]
 
-    Returns ``(w_axis, b_axis, surfaces)`` with ``surfaces[i]`` of shape
-    ``(len(b_axis), len(w_axis))`` for ``COSTS[i]`` (rows follow b, as plotly's
-    contour expects).
+    Args:
+      history: the neuron's training, from :func:`train_neuron`.
+      x: the input it was trained on.
+      y: its target.
+      points: grid points per axis.
+      margin: how far the grid extends past the paths.
+
+    Returns:
+      ``(w_axis, b_axis, surfaces)``: float32 ``(points,)`` twice and
+      ``(2, points, points)``, ``surfaces[i]`` for ``COSTS[i]`` with rows
+      following b, as plotly's contour expects.
     """
     w_axis = np.linspace(history.w.min() - margin, history.w.max() + margin, points, dtype=np.float32)
     b_axis = np.linspace(history.b.min() - margin, history.b.max() + margin, points, dtype=np.float32)

@@ -34,6 +34,14 @@ def mixture_log_density(x, separation: float, weight: float) -> jax.Array:
     r"""Log-density of the mixture p: unit-variance peaks at ∓separation/2.
 
     .. math:: p(x) = w\,\mathcal N(x; -\tfrac s2, 1) + (1 - w)\,\mathcal N(x; \tfrac s2, 1)
+
+    Args:
+      x: points, any shape.
+      separation: ``s``, the distance between the peaks.
+      weight: ``w``, the left peak's weight, in (0, 1).
+
+    Returns:
+      float32 ``log p(x)``, ``x``'s shape.
     """
     x = jnp.asarray(x, jnp.float32)
     weight = jnp.asarray(weight, jnp.float32)
@@ -47,18 +55,45 @@ def mixture_moments(separation: float, weight: float) -> tuple[float, float]:
     r"""Mean and variance of the mixture: the forward-KL optimum (moment matching).
 
     .. math:: \mu = (1 - 2w)\tfrac s2,\qquad \sigma^2 = 1 + 4w(1-w)\big(\tfrac s2\big)^2
+
+    Args:
+      separation: ``s``.
+      weight: ``w``.
+
+    Returns:
+      ``(mean, variance)``, two floats.
+
+    >>> mixture_moments(6.0, 0.5)
+    (0.0, 10.0)
     """
     half = separation / 2
     return (1 - 2 * weight) * half, 1 + 4 * weight * (1 - weight) * half**2
 
 
 def mixture_formula(separation: float, weight: float) -> str:
-    """The mixture written out, e.g. ``0.4·N(−3.5, 1) + 0.6·N(3.5, 1)``."""
+    """The mixture written out, e.g. ``0.4·N(−3.5, 1) + 0.6·N(3.5, 1)``.
+
+    Args:
+      separation: ``s``.
+      weight: ``w``.
+
+    Returns:
+      The formula, a str.
+    """
     return f"{weight:g}·N(−{separation / 2:g}, 1) + {1 - weight:g}·N({separation / 2:g}, 1)"
 
 
 def fit_summary(frame: "FitFrame", separation: float, weight: float) -> dict[str, str]:
-    """Mean and standard deviation of each fit next to the mixture's own (the forward-KL optimum)."""
+    """Mean and standard deviation of each fit next to the mixture's own (the forward-KL optimum).
+
+    Args:
+      frame: a :class:`FitFrame` of :func:`fit_kl_directions`.
+      separation: ``s`` of the mixture fitted.
+      weight: ``w`` of the mixture fitted.
+
+    Returns:
+      ``{label: "mean, std"}`` for the forward fit, the mixture and the reverse fit, in that order.
+    """
     mean, variance = mixture_moments(separation, weight)
     return {
         "forward fit: mean, std": f"{frame.means[FORWARD]:.2f}, {frame.stds[FORWARD]:.2f}",
@@ -74,6 +109,14 @@ def kl_objectives(params: jax.Array, separation, weight) -> jax.Array:
 
     .. math:: \mathrm{KL}(p\|q) \approx \sum_i p(x_i)\,[\log p(x_i) - \log q(x_i)]\,\Delta x,
               \quad \mathrm{KL}(q\|p) \approx \sum_i q(x_i)\,[\log q(x_i) - \log p(x_i)]\,\Delta x
+
+    Args:
+      params: shape ``(2, 2)``: ``[FORWARD]`` and ``[REVERSE]`` rows of (mean, log std).
+      separation: ``s`` of the mixture.
+      weight: ``w`` of the mixture.
+
+    Returns:
+      float32 array, shape ``(2,)``: forward KL, reverse KL, in nats.
     """
     x = jnp.asarray(FIT_GRID)
     dx = x[1] - x[0]
@@ -93,6 +136,13 @@ def start_params(start_mean: float, start_std: float = 1.0) -> jax.Array:
     >>> start_params(1.5)
     Array([[1.5, 0. ],
            [1.5, 0. ]], dtype=float32)
+
+    Args:
+      start_mean: both Gaussians' mean.
+      start_std: both Gaussians' standard deviation.
+
+    Returns:
+      float32 array, shape ``(2, 2)``.
     """
     return jnp.array([[start_mean, np.log(start_std)]] * 2, jnp.float32)
 
@@ -140,10 +190,28 @@ def fit_kl_directions(separation: float, weight: float, start_mean: float, steps
 
 
 def mixture_density(x, separation: float, weight: float) -> np.ndarray:
-    """:func:`mixture_log_density`, exponentiated, as a numpy array (for plotting)."""
+    """:func:`mixture_log_density`, exponentiated, as a numpy array (for plotting).
+
+    Args:
+      x: points, any shape.
+      separation: ``s``.
+      weight: ``w``.
+
+    Returns:
+      float32 densities, ``x``'s shape.
+    """
     return np.exp(np.asarray(mixture_log_density(x, separation, weight)))
 
 
 def gaussian_density(x, mean: float, std: float) -> np.ndarray:
-    r""":math:`\mathcal N(x; \mu, \sigma^2)` as a numpy array (for plotting)."""
+    r""":math:`\mathcal N(x; \mu, \sigma^2)` as a numpy array (for plotting).
+
+    Args:
+      x: points, any shape.
+      mean: ``μ``.
+      std: ``σ > 0``.
+
+    Returns:
+      float32 densities, ``x``'s shape.
+    """
     return np.exp(np.asarray(_log_normal(jnp.asarray(x, jnp.float32), mean, np.log(std))))

@@ -37,6 +37,16 @@ def parse_distribution(text: str, k: int | None = None) -> np.ndarray:
 
     >>> parse_distribution("1, 1, 2")
     array([0.25, 0.25, 0.5 ])
+
+    Args:
+      text: e.g. ``"0.2, 0.5, 0.3"``.
+      k: the number of values required, or ``None`` for 2 … :data:`MAX_CLASSES`.
+
+    Returns:
+      float64 array, shape ``(k,)``, summing to 1.
+
+    Raises:
+      ValueError: with the message to show.
     """
     parts = [part.strip() for part in str(text).split(",")]
     if not parts or any(part == "" for part in parts):
@@ -60,7 +70,18 @@ def parse_distribution(text: str, k: int | None = None) -> np.ndarray:
 
 
 def parse_positive_distribution(text: str, k: int | None = None) -> np.ndarray:
-    """:func:`parse_distribution`, but every probability must be > 0 so both KL directions are finite."""
+    """:func:`parse_distribution`, but every probability must be > 0 so both KL directions are finite.
+
+    Args:
+      text: e.g. ``"0.2, 0.5, 0.3"``.
+      k: the number of values required, or ``None``.
+
+    Returns:
+      float64 array, shape ``(k,)``, every entry > 0, summing to 1.
+
+    Raises:
+      ValueError: with the message to show.
+    """
     p = parse_distribution(text, k)
     if np.any(p <= 0):
         raise ValueError("every value must be positive here (a zero makes one KL direction infinite)")
@@ -68,12 +89,30 @@ def parse_positive_distribution(text: str, k: int | None = None) -> np.ndarray:
 
 
 def uniform_distribution(k: int) -> np.ndarray:
-    """:math:`p_j = 1/k` for every class: the fallback while a typed target is invalid."""
+    """:math:`p_j = 1/k` for every class: the fallback while a typed target is invalid.
+
+    Args:
+      k: the number of classes.
+
+    Returns:
+      float64 array, shape ``(k,)``.
+    """
     return np.full(k, 1.0 / k)
 
 
 def one_hot_target(k: int, index: int) -> np.ndarray:
-    """The one-hot distribution on class ``index`` (0-based) of ``k``: :math:`p_j = [j = i]`."""
+    """The one-hot distribution on class ``index`` (0-based) of ``k``: :math:`p_j = [j = i]`.
+
+    Args:
+      k: the number of classes.
+      index: the class, 0 … k − 1.
+
+    Returns:
+      float64 array, shape ``(k,)``.
+
+    >>> one_hot_target(3, 1)
+    array([0., 1., 0.])
+    """
     p = np.zeros(k)
     p[index] = 1.0
     return p
@@ -95,6 +134,14 @@ def explore_softmax(logits: Sequence[float], target: Sequence[float]) -> Explore
 
     The cross-entropy comes from the stable from-logits form; entropy and KL
     from :mod:`lossviz.losses`.
+
+    Args:
+      logits: ``z``, ``K`` numbers.
+      target: ``P``, a distribution over ``K`` classes.
+
+    Returns:
+      :class:`ExplorerStats`: ``probabilities`` and ``gradient`` of shape
+      ``(K,)``; cross-entropy, entropy and KL in nats, floats.
     """
     z = jnp.asarray(logits, jnp.float32)
     p = jnp.asarray(target, jnp.float32)
@@ -112,6 +159,16 @@ def kl_contributions(p: Sequence[float], q: Sequence[float]) -> np.ndarray:
     .. math:: c_k = p_k \log\frac{p_k}{q_k}, \qquad \mathrm{KL}(P\|Q) = \sum_k c_k
 
     A term can be negative (where :math:`q_k > p_k`); the sum never is.
+
+    Args:
+      p: ``P``, a distribution, shape ``(K,)``.
+      q: ``Q``, a distribution, shape ``(K,)``.
+
+    Returns:
+      float32 array, shape ``(K,)``.
+
+    >>> kl_contributions([0.5, 0.5], [0.5, 0.5])
+    array([0., 0.], dtype=float32)
     """
     p = jnp.asarray(p, jnp.float32)
     q = jnp.asarray(q, jnp.float32)
@@ -131,6 +188,14 @@ class KLBothWays(NamedTuple):
 
 
 def kl_both_ways(p: Sequence[float], q: Sequence[float]) -> KLBothWays:
-    r"""Both directions' terms and totals: :math:`\mathrm{KL}(P\|Q)` and :math:`\mathrm{KL}(Q\|P)`."""
+    r"""Both directions' terms and totals: :math:`\mathrm{KL}(P\|Q)` and :math:`\mathrm{KL}(Q\|P)`.
+
+    Args:
+      p: ``P``, shape ``(K,)``.
+      q: ``Q``, shape ``(K,)``.
+
+    Returns:
+      :class:`KLBothWays`: each direction's terms, shape ``(K,)``, and total.
+    """
     forward_terms, reverse_terms = kl_contributions(p, q), kl_contributions(q, p)
     return KLBothWays(forward_terms, reverse_terms, float(forward_terms.sum()), float(reverse_terms.sum()))
