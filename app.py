@@ -4,6 +4,7 @@ import streamlit as st
 
 from lossviz import site, ui
 from lossviz.figures import home as plots
+from lossviz.ui.charts import chart
 
 
 def home() -> None:
@@ -18,7 +19,7 @@ def home() -> None:
         "KL divergence** as the loss of a small classifier. Past them waits the whole family: "
         "**every loss in optax**, its gradient, and what it does to a fit (the Loss zoo)."
     )
-    st.plotly_chart(plots.bce_minimum_figure(), width="stretch")
+    chart(plots.bce_minimum_figure(), key="home-bce")
     st.caption(
         "The picture in one line: binary cross-entropy is smallest where the prediction equals "
         "the target, even for a soft target like y = 0.3, but that smallest value is the "

@@ -5,6 +5,8 @@ import streamlit as st
 from lossviz import settings, ui
 from lossviz.lessons import bce, bce_mnist
 from lossviz.figures import bce as bce_plots
+from lossviz.lessons import describe
+from lossviz.ui.charts import chart
 
 st.title("BCE landscape")
 url = ui.UrlState("bce")
@@ -95,9 +97,9 @@ slice_y = url.slider("Target y for the slice", "y", 0.0, 1.0, 0.3, step=0.01)
 surface_fig, heatmap_fig = surface_figures(resolution, clip, log_colour, slice_y)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(surface_fig, width="stretch", key="surface")
+    chart(surface_fig, key="surface")
 with right:
-    st.plotly_chart(heatmap_fig, width="stretch", key="heatmap")
+    chart(heatmap_fig, key="heatmap")
 st.caption(
     "The red line is the valley $p = y$ at height $H(y)$: the bottom of every horizontal slice. "
     + ("With clipping, the walls at p = 0 and p = 1 stop near $-\\log\\varepsilon \\approx 16$ (in float32, $1-\\varepsilon$ rounds to $1 - 1.2\\cdot10^{-7}$)."
@@ -113,7 +115,7 @@ m1, m2, m3 = st.columns(3)
 m1.metric("argmin of BCE on the grid", f"p = {cut.argmin:.4f}", help="The grid has 401 points, step 0.0025.")
 m2.metric("minimum H(y)", f"{cut.floor:.4f} nats")
 m3.metric("MSE minimum", "0 at p = y")
-st.plotly_chart(slice_fig, width="stretch", key="slice")
+chart(slice_fig, key="slice", alt=describe.bce_slice(slice_y, cut.argmin, cut.floor, show_excess))
 st.caption("Both losses bottom out at p = y; MSE reaches 0 there, BCE only H(y). "
            "The excess BCE − H(y) is a KL divergence: zero exactly along the valley.")
 
@@ -145,7 +147,7 @@ f1, f2, f3 = st.columns(3)
 f1.metric("pixels strictly between 0 and 1", f"{stats.fraction_soft:.1%}")
 f2.metric("BCE floor: mean H(x) per pixel", f"{stats.mean_floor:.4f} nats")
 f3.metric("mean pixel sum of an image", f"{stats.pixel_sum:.0f}")
-st.plotly_chart(floors_figure(stats), width="stretch", key="floors")
+chart(floors_figure(stats), key="floors")
 st.caption(f"No autoencoder's mean BCE on MNIST training images can go below {stats.mean_floor:.4f} nats "
            "per pixel, however good it is: that is the floor, reached only by reproducing every pixel exactly.")
 
@@ -177,10 +179,12 @@ rerun_fit = st.button("Fit again, live", key="bce:refit")
 if result is None or rerun_fit:
     try:
         for progress in bce_mnist.fit_softmax(facts["target"], steps=steps, learning_rate=learning_rate, chunk=100):
-            images_box.plotly_chart(bce_plots.digits_figure(facts["target"], progress.output, {}),
-                                    width="stretch", key=f"digits-live-{progress.step}")
-            curve_box.plotly_chart(bce_plots.fit_curve_figure(progress.losses, facts["bound"], facts["floor"]),
-                                   width="stretch", key=f"curve-live-{progress.step}")
+            chart(bce_plots.digits_figure(facts["target"], progress.output, {}), box=images_box,
+                  key=f"digits-live-{progress.step}", with_data=False)
+            chart(bce_plots.fit_curve_figure(progress.losses, facts["bound"], facts["floor"]), box=curve_box,
+                  key=f"curve-live-{progress.step}", with_data=False,
+                  alt=describe.live_loss("Adam fitting the softmax's 784 logits", progress.step, steps,
+                                         progress.loss, "nats"))
         result = {"output": progress.output, "losses": progress.losses,
                   "bce": bce_mnist.mean_bce(facts["target"], progress.output)}
         st.session_state[fit_key] = result
@@ -189,8 +193,9 @@ if result is None or rerun_fit:
         result = None
 if result is not None:
     digits_fig, curve_fig = fit_figures(fit_key, facts, result, caption)
-    images_box.plotly_chart(digits_fig, width="stretch", key="digits")
-    curve_box.plotly_chart(curve_fig, width="stretch", key="curve")
+    chart(digits_fig, box=images_box, key="digits")
+    chart(curve_fig, box=curve_box, key="curve",
+          alt=describe.live_loss("Adam fitted the softmax's 784 logits", steps, steps, result["bce"], "nats"))
     with metrics_box:
         s1, s2, s3 = st.columns(3)
         s1.metric("softmax best (Adam), mean BCE", f"{result['bce']:.4f}")
@@ -213,7 +218,7 @@ r1, r2 = st.columns(2)
 r1.metric(f"BCE({raw_y}, p) at Keras's clip p = 1 − ε", f"{raw.bce[-1]:,.1f}")
 r2.metric(f"test image {digit}, raw targets: lowest mean BCE the clip allows",
           f"{facts['raw_infimum']:,.1f}")
-st.plotly_chart(raw_fig, width="stretch", key="raw")
+chart(raw_fig, key="raw", alt=describe.raw_target(raw_y, raw.p[-1], raw.bce[-1], raw.derivative_sign_negative))
 st.latex(r"y > 1:\quad \frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
          r"\ \text{ for every } p\in(0,1)")
 st.markdown(
@@ -232,7 +237,7 @@ with g1:
 with g2:
     z_range = url.select("Logit range ±", "zr", [5, 10, 20], 10, widget="segmented_control")
 logit, logit_fig = logit_view(logit_y, z_range)
-st.plotly_chart(logit_fig, width="stretch", key="logits")
+chart(logit_fig, key="logits", alt=describe.logit_view(logit_y, logit.z_star, logit.floor))
 st.markdown(
     "The stable form $\\max(z, 0) - zy + \\log(1 + e^{-|z|})$ (as in "
     "`tf.nn.sigmoid_cross_entropy_with_logits`) never takes the log of 0. Its gradient "

@@ -6,6 +6,7 @@ import streamlit as st
 from lossviz import ui
 from lossviz.lessons import gradients, neuron_curves, softmax_gradients
 from lossviz.figures import gradients as plots
+from lossviz.ui import charts
 
 PAGE = "gradients"
 COSTS = gradients.COSTS
@@ -70,9 +71,9 @@ low_output, high_output = gradients.saturation_outputs(threshold)
 curves = neuron_curves.gradient_curves(neuron_curves.curve_grid(axis), x, y)
 chart, formulas = st.columns([3, 1])
 with chart:
-    st.plotly_chart(
+    charts.chart(
         plots.gradient_curves_figure(curves, axis, bound, threshold, neuron_curves.classic_marks(), x, y),
-        width="stretch", key="curves",
+        key="curves",
     )
 with formulas:
     st.markdown("**Quadratic**")
@@ -140,11 +141,11 @@ for i, cost in enumerate(COSTS):
     metrics[2 + i].metric(f"cost, {LABEL[cost]}", f"{history.cost[i, epoch]:.4g}")
 cols = st.columns(2)
 with cols[0]:
-    st.plotly_chart(plots.training_figure(history, epoch, "a"), width="stretch", key="outputs")
+    charts.chart(plots.training_figure(history, epoch, "a"), key="outputs")
 with cols[1]:
-    st.plotly_chart(plots.training_figure(history, epoch, "cost"), width="stretch", key="costs")
+    charts.chart(plots.training_figure(history, epoch, "cost"), key="costs")
 w_axis, b_axis, surfaces = gradients.cost_surfaces(history, x, y)
-st.plotly_chart(plots.path_figure(w_axis, b_axis, surfaces, history, epoch), width="stretch", key="paths")
+charts.chart(plots.path_figure(w_axis, b_axis, surfaces, history, epoch), key="paths")
 summary = []
 for i, cost in enumerate(COSTS):
     reached = gradients.first_epoch_within(history.a[i], y, 0.2)
@@ -166,7 +167,7 @@ with cols[1]:
 soft = softmax_gradients.softmax_gradient_curves(softmax_gradients.softmax_logit_grid(), classes, dominant)
 chart, formulas = st.columns([3, 1])
 with chart:
-    st.plotly_chart(plots.softmax_figure(soft, classes, dominant), width="stretch", key="softmax")
+    charts.chart(plots.softmax_figure(soft, classes, dominant), key="softmax")
 with formulas:
     st.markdown("**Log-likelihood**")
     st.latex(r"p = \mathrm{softmax}(z)")

@@ -6,6 +6,7 @@ from lossviz import lab, settings, ui
 from lossviz.lessons import classifier, kl_fit
 from lossviz.lessons import softmax_kl as sk
 from lossviz.figures import softmax_kl as skp
+from lossviz.ui.charts import chart
 
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -0.5, 0.5, -1.0, 1.5, 0.0, -2.0, 0.8)
 PAGE = "softmax-kl"
@@ -55,10 +56,9 @@ else:
 stats = sk.explore_softmax(logits, target)
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(skp.softmax_bars(stats.probabilities, target), width="stretch", key="softmax-bars")
+    chart(skp.softmax_bars(stats.probabilities, target), key="softmax-bars")
 with right:
-    st.plotly_chart(skp.identity_bars(stats.cross_entropy, stats.entropy, stats.kl), width="stretch",
-                    key="identity-bars")
+    chart(skp.identity_bars(stats.cross_entropy, stats.entropy, stats.kl), key="identity-bars")
 m1, m2, m3 = st.columns(3)
 m1.metric("cross-entropy H(P, Q)", f"{stats.cross_entropy:.4f} nats")
 m2.metric("entropy H(P)", f"{stats.entropy:.4f} nats")
@@ -70,7 +70,7 @@ else:
     st.info("With a soft target H(P) > 0: cross-entropy never drops below the target's entropy, "
             "while KL reaches 0 when the softmax equals the target. Both have the same gradient.",
             icon=":material/info:")
-st.plotly_chart(skp.gradient_bars(stats.gradient), width="stretch", key="gradient-bars")
+chart(skp.gradient_bars(stats.gradient), key="gradient-bars")
 st.caption("The gradient of H(P, Q) (and of KL(P‖Q): H(P) does not depend on the logits) is softmax − "
            "target: each logit is pushed down by its excess probability and up by its shortfall.")
 
@@ -94,8 +94,7 @@ else:
     a1.metric("KL(P‖Q)", f"{both.forward:.4f} nats")
     a2.metric("KL(Q‖P)", f"{both.reverse:.4f} nats", delta=f"{both.difference:+.4f} vs KL(P‖Q)",
               delta_color="off")
-    st.plotly_chart(skp.kl_contribution_bars(p_dist, q_dist, both.forward_terms, both.reverse_terms),
-                    width="stretch", key="kl-terms")
+    chart(skp.kl_contribution_bars(p_dist, q_dist, both.forward_terms, both.reverse_terms), key="kl-terms")
     st.caption("KL(P‖Q) weighs log(p/q) by P: outcomes that P finds likely and Q does not cost the most. "
                "Swap the roles and different outcomes dominate. A single term may be negative; the sum never is.")
 
@@ -127,9 +126,9 @@ for frame in kl_fit.fit_kl_directions(separation, weight, start_mean, fit_steps)
             kl_fit.gaussian_density(kl_fit.FIT_GRID, frame.means[1], frame.stds[1]),
             f"forward KL(p‖q): μ={frame.means[0]:.2f}, σ={frame.stds[0]:.2f}",
             f"reverse KL(q‖p): μ={frame.means[1]:.2f}, σ={frame.stds[1]:.2f}", frame.step)
-        fit_chart.plotly_chart(fig, width="stretch", key=f"kl-fit-{frame.step}")
-        objective_chart.plotly_chart(skp.kl_objective_figure(frame.objectives), width="stretch",
-                                     key=f"kl-objective-{frame.step}")
+        chart(fig, box=fit_chart, key=f"kl-fit-{frame.step}", with_data=frame.step == fit_steps)
+        chart(skp.kl_objective_figure(frame.objectives), box=objective_chart, key=f"kl-objective-{frame.step}",
+              with_data=frame.step == fit_steps)
 st.session_state[f"{PAGE}:last-fit"] = fit_config
 for column, (label, value) in zip(st.columns(3), kl_fit.fit_summary(frame, separation, weight).items()):
     column.metric(label, value)
@@ -170,15 +169,15 @@ class_labels = y_blobs.argmax(-1)
 
 
 def draw(result, chart_key: str) -> None:
-    curves_slot.plotly_chart(
+    chart(
         skp.training_curves([m.label for m in result["members"]], [m.loss for m in result["members"]],
                             [m.learning_rate for m in result["members"]], result["losses"],
                             result["accuracies"], result["epochs"]),
-        width="stretch", key=f"curves-{chart_key}")
-    regions_slot.plotly_chart(
+        box=curves_slot, key=f"curves-{chart_key}", with_data=chart_key == "stored")
+    chart(
         skp.decision_regions(*result["grid"], result["x"], result["labels"],
                              [m.label for m in result["members"]], columns=result.get("columns", 3)),
-        width="stretch", key=f"regions-{chart_key}")
+        box=regions_slot, key=f"regions-{chart_key}", with_data=chart_key == "stored")
 
 
 if train and members:
