@@ -1,11 +1,9 @@
 """Plotly figures of the "Loss zoo" page, each with the sentence its ``alt`` text says and the numbers it draws.
 
-Compared series differ in colour, dash and marker.  The colours are the four
-Okabe–Ito colours (which stay apart under protanopia, deuteranopia and
-tritanopia) with at least 3:1 contrast on both a white and Streamlit's dark
-background (#0E1117), plus a mid grey: black, orange, sky blue and yellow fail
-one of the two.  Class regions use viridis, a perceptually uniform scale.
-No Streamlit, no JAX: arrays in, figures and text out.
+Compared losses take the theme's series colours, dashes and markers
+(:mod:`lossviz.figures.theme`); class regions use viridis, a perceptually
+uniform scale, and each class a marker shape of its own.  No Streamlit, no
+JAX: arrays in, figures and text out.
 """
 
 from __future__ import annotations
@@ -17,35 +15,25 @@ import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lossviz.figures.theme import TEMPLATE
+from lossviz.figures import theme
 
-# Okabe & Ito (2008), "Color Universal Design": blue, vermillion, bluish green, reddish purple; then grey.
-# Contrast on white / on #0E1117: 5.2/3.6, 3.9/4.9, 3.4/5.5, 3.1/6.2, 4.5/4.2.  Grey comes last: the
-# regression fit draws its data in grey and has at most four losses.
-SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#767676")
-SERIES_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
-SERIES_MARKERS = ("circle", "square", "diamond", "triangle-up", "x")
+# Up to ten classes (the upload limit's default), each its own shape: colour is never the only carrier.
 CLASS_MARKERS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "star", "hexagon", "cross",
                  "pentagon", "x")
-MARKER_EVERY = 20  # a marker every so many points keeps a dashed line readable in grey print
 
 
 def _line(x, y, name: str, i: int, show_legend: bool = True) -> go.Scatter:
-    """Series ``i``: its colour, dash and marker, the marker every :data:`MARKER_EVERY` points."""
-    k = i % len(SERIES_COLOURS)
-    every = max(1, min(MARKER_EVERY, len(x) // 8))
-    sizes = np.zeros(len(x))
-    sizes[(i * 3) % every::every] = 8  # staggered so that the markers of different series do not stack
+    """Compared series ``i``: the theme's colour, dash and marker (a marker every few points)."""
     return go.Scatter(x=x, y=y, name=name, mode="lines+markers", legendgroup=name, showlegend=show_legend,
-                      line=dict(color=SERIES_COLOURS[k], dash=SERIES_DASHES[k], width=2.5),
-                      marker=dict(symbol=SERIES_MARKERS[k], color=SERIES_COLOURS[k], size=sizes))
+                      line=theme.series_line(i, width=2.5), marker=theme.sparse_markers(i, len(x), every=20))
 
 
 def _layout(fig: go.Figure, title: str, height: int, panels: bool = False, **kwargs) -> go.Figure:
     """Theme, title and a legend in a row above the plot (above the panel titles when ``panels``)."""
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, y=0.98, yanchor="top"), height=height,
-                      margin=dict(l=10, r=10, t=100 if panels else 70, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.08 if panels else 1.02, x=0), **kwargs)
+    fig.update_layout(**theme.layout(
+        template=theme.TEMPLATE, title=dict(text=title, y=0.98, yanchor="top"), height=height,
+        margin=theme.MARGIN | dict(t=100 if panels else 70),
+        legend=dict(orientation="h", yanchor="bottom", y=1.08 if panels else 1.02, x=0), **kwargs))
     return fig
 
 
@@ -62,8 +50,8 @@ def curves_figure(x: np.ndarray, values: np.ndarray, slopes: np.ndarray, titles:
     for i, title in enumerate(titles):
         fig.add_trace(_line(x, values[i], title, i), 1, 1)
         fig.add_trace(_line(x, slopes[i], title, i, show_legend=False), 1, 2)
-    fig.update_xaxes(title_text=axis_label, zeroline=True, zerolinecolor="#767676")
-    fig.update_yaxes(zeroline=True, zerolinecolor="#767676")
+    fig.update_xaxes(title_text=axis_label, zeroline=True, zerolinecolor=theme.GREY)
+    fig.update_yaxes(zeroline=True, zerolinecolor=theme.GREY)
     top = float(np.nanmax(values)) if values.size else 1.0
     fig.update_yaxes(range=[-0.05 * top, 1.05 * top], row=1, col=1)
     return _layout(fig, f"Loss and derivative against the {axis_label}", 440, panels=True)
@@ -131,10 +119,10 @@ def regression_figure(x: np.ndarray, y: np.ndarray, outlier: np.ndarray, grid: n
     """The data (outliers as crosses), the true line (grey dots) and each loss's fitted curve."""
     fig = go.Figure([
         go.Scatter(x=x[~outlier], y=y[~outlier], mode="markers", name="data",
-                   marker=dict(color="#767676", size=6, symbol="circle-open")),
+                   marker=dict(color=theme.GREY, size=6, symbol="circle-open")),
         go.Scatter(x=x[outlier], y=y[outlier], mode="markers", name="outliers",
-                   marker=dict(color="#767676", size=8, symbol="x-thin", line=dict(width=2, color="#767676"))),
-        go.Scatter(x=grid, y=truth, mode="lines", name="true line", line=dict(color="#767676", dash="dot")),
+                   marker=dict(color=theme.GREY, size=8, symbol="x-thin", line=dict(width=2, color=theme.GREY))),
+        go.Scatter(x=grid, y=truth, mode="lines", name="true line", line=dict(color=theme.GREY, dash="dot")),
     ])
     for i, title in enumerate(titles):
         fig.add_trace(_line(grid, fitted[i], title, i))
@@ -160,8 +148,8 @@ def regression_alt(summary: Sequence[dict], step: int, outliers: int, points: in
 def class_colours(classes: int) -> list[str]:
     """``classes`` colours sampled evenly from viridis."""
     if classes == 1:
-        return plotly.colors.sample_colorscale("Viridis", [0.0])
-    return plotly.colors.sample_colorscale("Viridis", [k / (classes - 1) for k in range(classes)])
+        return plotly.colors.sample_colorscale(theme.SEQUENTIAL, [0.0])
+    return plotly.colors.sample_colorscale(theme.SEQUENTIAL, [k / (classes - 1) for k in range(classes)])
 
 
 def regions_figure(gx: np.ndarray, gy: np.ndarray, regions: np.ndarray, x: np.ndarray, labels: np.ndarray,
@@ -186,7 +174,7 @@ def regions_figure(gx: np.ndarray, gy: np.ndarray, regions: np.ndarray, x: np.nd
                 x=x[chosen, 0], y=x[chosen, 1], mode="markers", name=f"class {class_names[k]}",
                 legendgroup=f"class {k}", showlegend=(m == 0),
                 marker=dict(size=6, color=colours[k], symbol=CLASS_MARKERS[k % len(CLASS_MARKERS)],
-                            line=dict(width=1.2, color="#767676")),  # 3:1 on pale tints and on dark
+                            line=dict(width=1.2, color=theme.GREY)),  # 3:1 on pale tints and on dark
             ), 1, m + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)

@@ -30,6 +30,7 @@ import optax
 
 from lossviz import data
 from lossviz.engine import models
+from lossviz.lessons import fit as fitting
 from lossviz.lessons.zoo import MAX_CHOSEN, family_names, zoo
 from lossviz.lessons.zoo_catalog import BINARY, MULTICLASS, REGRESSION, hyper_vector
 
@@ -131,10 +132,22 @@ def _member_loss(params, x, y, mask, loss_id, h, task: str):
     return jnp.sum(per_example * mask) / jnp.sum(mask)
 
 
+def _regression_objective(params, x, y, mask, loss_id, h):
+    return _member_loss(params, x, y, mask, loss_id, h, REGRESSION_TASK)
+
+
+def _classification_objective(params, x, y, mask, loss_id, h):
+    return _member_loss(params, x, y, mask, loss_id, h, CLASSIFICATION_TASK)
+
+
+_OBJECTIVES = {REGRESSION_TASK: _regression_objective, CLASSIFICATION_TASK: _classification_objective}
+_ADAM = optax.scale_by_adam()  # the direction; the learning rate is applied by fitting.descend
+
+
 @partial(jax.jit, static_argnames=("task", "steps"))
 def fit_chunk(state: FitState, loss_ids: jax.Array, hypers: jax.Array, x: jax.Array, y: jax.Array,
               mask: jax.Array, task: str, steps: int):
-    """``steps`` full-batch Adam steps of every member at once.
+    """``steps`` full-batch Adam steps of every member at once: :func:`lossviz.lessons.fit.fit_chunk`, vmapped.
 
     Args:
       state: stacked parameters and optimiser states, leading axis = members.
@@ -145,26 +158,21 @@ def fit_chunk(state: FitState, loss_ids: jax.Array, hypers: jax.Array, x: jax.Ar
     Returns:
       The new state and the loss before each step, ``(members, steps)``.
     """
-    optimizer = optax.adam(LEARNING_RATES[task])
+    learning_rate = jnp.float32(LEARNING_RATES[task])
 
-    def member_step(params, opt_state, loss_id, h):
-        loss, grads = jax.value_and_grad(_member_loss)(params, x, y, mask, loss_id, h, task)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+    def member(params, opt_state, loss_id, h):
+        return fitting.fit_chunk(params, opt_state, learning_rate, (x, y, mask, loss_id, h),
+                                 objective=_OBJECTIVES[task], direction=_ADAM, steps=steps)
 
-    def step(state, _):
-        params, opt_state, loss = jax.vmap(member_step)(state.params, state.opt_state, loss_ids, hypers)
-        return FitState(params, opt_state), loss
-
-    state, losses = jax.lax.scan(step, state, None, length=steps)
-    return state, losses.T
+    params, opt_state, losses = jax.vmap(member)(state.params, state.opt_state, loss_ids, hypers)
+    return FitState(params, opt_state), losses
 
 
-def init_state(task: str, widths: Sequence[int], seed: int, members: int = MAX_CHOSEN) -> FitState:
+def init_state(widths: Sequence[int], seed: int, members: int = MAX_CHOSEN) -> FitState:
     """``members`` copies of one seeded network (Glorot-uniform) and fresh Adam states."""
     params = models.init(jax.random.PRNGKey(seed), widths)
     stacked = jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (members,) + leaf.shape), params)
-    return FitState(stacked, jax.vmap(optax.adam(LEARNING_RATES[task]).init)(stacked))
+    return FitState(stacked, jax.vmap(_ADAM.init)(stacked))
 
 
 class FitFrame(NamedTuple):
@@ -208,7 +216,7 @@ def fit(task: str, names: Sequence[str], points: Points, steps: int, seed: int, 
     y = np.zeros(rows, points.y.dtype)
     y[: len(points.y)] = points.y
     mask = (np.arange(rows) < len(points.y)).astype(np.float32)
-    state = init_state(task, widths_for(task, model, points.classes), seed)
+    state = init_state(widths_for(task, model, points.classes), seed)
     history, done = [], 0
     x, y, mask = jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask)
     while done < steps:
