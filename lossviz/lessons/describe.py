@@ -61,7 +61,9 @@ def series_clause(series: Series, x_name: str = "x", y_name: str = "y") -> str:
     """
     head = f"{series.name}: " if series.name else ""
     if series.kind == "image":
-        height, width = np.shape(series.z)[:2] if series.z is not None else (0, 0)
+        if series.z is None or np.ndim(series.z) < 2:
+            return f"{head}an image"
+        height, width = np.shape(series.z)[:2]
         return f"{head}an image of {width} by {height} pixels"
     if series.kind == "grid" and series.z is not None:
         z = np.asarray(series.z, dtype=float)

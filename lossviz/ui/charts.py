@@ -15,6 +15,7 @@ import streamlit as st
 
 from lossviz.lessons import describe
 
+DOWNLOAD_LABEL = "Download the data (CSV)"
 MAX_ROWS = 20_000  # a surface of 141×141 points is 19,881 rows; more is decimated, not dropped silently
 
 
@@ -35,14 +36,20 @@ def figure_series(fig) -> list[describe.Series]:
         name = (trace.name or "").strip() if hasattr(trace, "name") else ""
         z = getattr(trace, "z", None)
         if trace.type == "image":
-            series.append(describe.Series(name, "image", _array(None), _array(None), _array(trace.z)))
-        elif z is not None:
+            series.append(describe.Series(name, "image", _array(None), _array(None),
+                                          None if z is None else _array(z)))
+        elif z is not None and np.ndim(z) == 2:
             z = np.asarray(z, dtype=float)
-            x = _array(getattr(trace, "x", None))
-            y = _array(getattr(trace, "y", None))
+            x, y = _array(getattr(trace, "x", None)), _array(getattr(trace, "y", None))
+            x = x[0] if x.ndim == 2 else x  # a surface may give its axes as full 2-D grids
+            y = y[:, 0] if y.ndim == 2 else y
             x = x if x.size == z.shape[-1] else np.arange(z.shape[-1])
             y = y if y.size == z.shape[0] else np.arange(z.shape[0])
             series.append(describe.Series(name, "grid", x, y, z))
+        elif z is not None:  # a line or points in 3-D: its height along x
+            z = _array(z)
+            x = _array(getattr(trace, "x", None))
+            series.append(describe.Series(name, "line", x if x.size == z.size else np.arange(z.size), z))
         elif getattr(trace, "y", None) is not None:
             y = _array(trace.y)
             x = _array(getattr(trace, "x", None))
@@ -108,6 +115,6 @@ def data_expander(data, label: str = "Data", key: str | None = None) -> None:
     with st.expander(label):
         st.dataframe(table, hide_index=True, height=min(240, 40 + 35 * len(table)),
                      key=None if key is None else f"{key}-data")
-        st.download_button("Download CSV", table.to_csv(index=False), file_name=f"{key or 'chart'}.csv",
+        st.download_button(DOWNLOAD_LABEL, table.to_csv(index=False), file_name=f"{key or 'chart'}.csv",
                            mime="text/csv", on_click="ignore", key=None if key is None else f"{key}-csv",
                            icon=":material/download:")
