@@ -66,7 +66,7 @@ def test_a_run_link_opens_the_finished_run_with_its_configuration(finished_run):
     assert any("per step" in t for t in titles) and any("Confusion" in t or "confusion" in t for t in titles)
     assert any(finished_run in c.value for c in at.code)  # the copyable link
     assert "Receipt: run " + finished_run in texts(at)
-    rows = at.dataframe[0].value
+    rows = next(d.value for d in at.dataframe if "epochs done" in d.value)  # not a chart's Data table
     assert len(rows) == 1 and rows["epochs done"].iloc[0] == 2
     downloads = [d.proto.label for d in at.get("download_button")]
     assert "Whole run with its receipt (JSON)" in downloads
