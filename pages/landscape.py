@@ -225,7 +225,7 @@ else:
         train, _ = probes(source + run.label, run, n_images, mnist)
         for done, surface in lr.surface_progress(run, plane, train, resolution):
             progress.progress((number + done) / len(todo), text=f"{run.label}: {done:.0%} of the rows")
-            scale, unit = plots.ColourScale(*ls.finite_range(surface.losses), log_colour), lr.loss_unit(run.config)
+            scale, unit = plots.ColourScale.spanning(surface.losses, log=log_colour), lr.loss_unit(run.config)
             boxes[run.label].plotly_chart(
                 plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path),
                 key=f"live-{run.label}-{done:.4f}",
@@ -241,10 +241,10 @@ else:
         st.caption("The two runs are scored by different losses: one colour scale compares their numbers, "
                    "not their shapes. Switch it off to see each run's own shape.")
     surfaces = {r.label: cache[keys[r.label]] for r in runs} if planes else {}
-    common = ls.finite_range(*[s.losses for s in surfaces.values()]) if surfaces else None
+    common = plots.ColourScale.spanning(*[s.losses for s in surfaces.values()], log=log_colour) if surfaces else None
     for run, column in zip(runs, columns) if surfaces else ():
         plane, surface = planes[run.label], surfaces[run.label]
-        scale = plots.ColourScale(*(common if shared else ls.finite_range(surface.losses)), log_colour)
+        scale = common if shared else plots.ColourScale.spanning(surface.losses, log=log_colour)
         unit = lr.loss_unit(run.config)
         alt = plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path)
         with column:

@@ -123,7 +123,8 @@ def test_a_long_surface_waits_for_a_click_with_its_estimate():
     ok(at)
     assert not at.get("plotly_chart")
     button = at.button(key="landscape:compute")
-    assert button.label.startswith("Compute 2 surfaces (about ") and "61 × 61 points on 1,000 images" in at.info[0].value
+    assert button.label.startswith("Compute 2 surfaces (about ")
+    assert "61 × 61 points on 1,000 images" in at.info[0].value
 
 
 def test_hostile_link_values_get_notices_and_the_page_still_draws():

@@ -28,6 +28,13 @@ class ColourScale(NamedTuple):
     high: float
     log: bool
 
+    @classmethod
+    def spanning(cls, *arrays: np.ndarray, log: bool) -> "ColourScale":
+        """The smallest to the largest finite value across ``arrays`` (one scale shared by several surfaces)."""
+        values = np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
+        values = values[np.isfinite(values)]
+        return cls(float(values.min()), float(values.max()), log) if values.size else cls(0.0, 1.0, log)
+
     @property
     def epsilon(self) -> float:
         span = self.high - self.low

@@ -57,8 +57,13 @@ RESOLUTIONS = (11, 61)
 def as_layers(params: Sequence) -> Layers:
     """``[(W, b), …]`` from either ``[(W, b), …]`` or the flat ``[W0, b0, W1, b1, …]``, as float32 jax arrays.
 
-    Raises ``ValueError`` when the list is not dense layers (a kernel of rank 2
-    followed by a bias as long as its outputs).
+    Args:
+      params: L dense layers; kernel ``l`` of shape (n_l, n_{l+1}), bias (n_{l+1},).
+    Returns:
+      Layers: L pairs ``(kernel, bias)``.
+    Raises:
+      ValueError: the list is not dense layers (a kernel of rank 2 followed by a
+        bias as long as its outputs, each layer's inputs the last one's outputs).
     """
     items = list(params)
     if items and isinstance(items[0], (tuple, list)):
@@ -83,7 +88,13 @@ def as_layers(params: Sequence) -> Layers:
 
 
 def flat_vector(layers: Layers) -> np.ndarray:
-    """All parameters in one float64 vector, layer by layer, kernel (row-major) then bias."""
+    """All parameters in one float64 vector, layer by layer, kernel (row-major) then bias.
+
+    Args:
+      layers: L dense layers.
+    Returns:
+      (P,) with P = Σ n_l·n_{l+1} + n_{l+1}.
+    """
     return np.concatenate([np.asarray(a, np.float64).ravel() for pair in layers for a in pair])
 
 
@@ -100,7 +111,7 @@ def from_vector(vector: np.ndarray, like: Layers) -> Layers:
 
 
 def combine(base: Layers, terms: Sequence[tuple[float, Layers]]) -> Layers:
-    """``base + Σ c·direction`` layer by layer (what :func:`surface` evaluates at one point)."""
+    """``base + Σ c·direction`` layer by layer (what :func:`surface_rows` evaluates at one point)."""
     out = []
     for i, (kernel, bias) in enumerate(base):
         for c, direction in terms:
@@ -155,7 +166,14 @@ def filter_normalize(direction: Layers, weights: Layers) -> Layers:
 
 
 def random_directions(weights: Layers, seed: int) -> tuple[Layers, Layers]:
-    """Two filter-normalised Gaussian directions drawn from ``numpy.random.default_rng(seed)``."""
+    """Two filter-normalised Gaussian directions drawn from ``numpy.random.default_rng(seed)``.
+
+    Args:
+      weights: the layers the directions are anchored at (and shaped like).
+      seed: the same seed draws the same directions on every machine (NumPy's PCG64).
+    Returns:
+      ``(δ₁, δ₂)``: layers, biases zero (:func:`filter_normalize`).
+    """
     rng = np.random.default_rng(seed)
     first = filter_normalize(gaussian_direction(rng, weights), weights)
     second = filter_normalize(gaussian_direction(rng, weights), weights)
@@ -180,7 +198,16 @@ class Probe(NamedTuple):
 
 
 def probe(dataset: engine.Dataset, images: int | None = DEFAULT_IMAGES, split: str = "train") -> Probe:
-    """The first ``images`` examples of ``dataset``'s train or test split (all of them for ``None``)."""
+    """The first ``images`` examples of ``dataset``'s train or test split (all of them for ``None``).
+
+    Args:
+      dataset: the run's task data (``engine.prepare``).
+      images: how many examples n; ``None`` for all.
+      split: ``"train"`` or ``"test"``.
+    Returns:
+      :class:`Probe`: inputs (n, d) in the model's pixel scale, targets (n, d) or
+      one-hot (n, C), labels (n,) for classifiers.
+    """
     stored = dataset.x_train if split == "train" else dataset.x_test
     n = stored.shape[0] if images is None else min(int(images), stored.shape[0])
     x = stored[:n].astype(jnp.float32) / jnp.float32(dataset.pixel_divisor)
@@ -314,13 +341,26 @@ def surface_rows(config: TrainConfig, centre: Layers, d1: Layers, d2: Layers, al
 
 def evaluate_grid(config: TrainConfig, centre: Layers, d1: Layers, d2: Layers, alphas, betas,
                   images: Probe, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`surface_rows` gathered: ``(losses, accuracy)``, each (len(betas), len(alphas))."""
+    """:func:`surface_rows` gathered: ``(losses, accuracy)``, each (len(betas), len(alphas)).
+
+    .. math:: Z_{ij} = L(\\theta_c + \\alpha_j\\delta_1 + \\beta_i\\delta_2),\\ L \\text{ the mean loss of } loss\\_at
+    """
     blocks = list(surface_rows(config, centre, d1, d2, alphas, betas, images, **kwargs))
     return (np.concatenate([b.losses for b in blocks]), np.concatenate([b.accuracy for b in blocks]))
 
 
 def loss_at(config: TrainConfig, params, images: Probe) -> tuple[float, float]:
-    """``(loss, accuracy)`` of one set of weights: the number the centre of a surface must equal."""
+    """``(loss, accuracy)`` of one set of weights: the number the centre of a surface must equal.
+
+    .. math:: L(\\theta) = \\frac1n\\sum_k \\ell\\big(f_\\theta(x_k), y_k\\big)
+
+    Args:
+      config: the run's config (architecture, activations, loss).
+      params: its weights (:func:`as_layers` accepts either layout).
+      images: the :class:`Probe` averaged over.
+    Returns:
+      ``(loss, accuracy)``: floats; accuracy is NaN without classes.
+    """
     layers = as_layers(params)
     return tuple(float(v) for v in _single(layers, images.x, images.targets, images.labels,
                                            spec=engine.spec_of(config)))
@@ -358,12 +398,3 @@ def rows_per_call(layers: Layers, resolution: int, images: int, target_flops: fl
 def flops_per_point(layers: Layers, images: int) -> float:
     """Multiply-adds × 2 of one forward pass over ``images`` (what the bench's rate is counted against)."""
     return 2.0 * images * sum(int(k.shape[0]) * int(k.shape[1]) for k, _ in layers)
-
-
-def finite_range(*arrays: np.ndarray) -> tuple[float, float]:
-    """The smallest and largest finite value across arrays (a shared colour scale); (0, 1) if none."""
-    values = np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return 0.0, 1.0
-    return float(values.min()), float(values.max())
