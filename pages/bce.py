@@ -136,7 +136,7 @@ st.latex(rf"\mathrm{{BCE}}(y, y) = -y\log y-(1-y)\log(1-y) = H(y)"
 
 # --------------------------------------------------------------------------
 st.header("Binary vs soft targets")
-mnist = ui.mnist_or_stop()
+mnist = ui.mnist_or_stop(url)
 (x_train, _), (x_test, y_test) = mnist
 stats = floor_stats(x_train)
 st.markdown(

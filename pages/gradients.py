@@ -131,8 +131,7 @@ with cols[2]:
 history = gradients.train_neuron(w0, b0, x, y, eta_q, eta_ce, epochs)
 if not history.finite:
     st.error("This run produced non-finite values; lower the learning rates.", icon=":material/warning:")
-    url.finish()
-    st.stop()
+    url.stop()
 
 epoch = url.slider("playback: epoch", "t", 0, epochs, epochs, step=1)
 metrics = st.columns(4)

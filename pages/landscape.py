@@ -96,7 +96,7 @@ def computed() -> dict:
 # --------------------------------------------------------------------------
 # Which run(s)
 # --------------------------------------------------------------------------
-mnist = ui.mnist_or_stop()
+mnist = ui.mnist_or_stop(url)
 run_id = url.text("Run id from the lab (optional)", "run", "", check=check_run_id,
                   help="A finished lab run's id; its link `/landscape?run=<id>` opens it here.")
 runs, source = None, None
@@ -121,8 +121,7 @@ else:
         runs = pair_runs(pair, lr.PAIR_TRAIN_IMAGES, lr.PAIR_EPOCHS, mnist)
     source = ":".join(["pair", pair, str(lr.PAIR_TRAIN_IMAGES), str(lr.PAIR_EPOCHS)] + [r.run_id or "" for r in runs])
     if not runs:  # still training in the run store: the page said so
-        url.finish()
-        st.stop()
+        url.stop()
     st.caption(f"Both runs trained on the first {lr.PAIR_TRAIN_IMAGES:,} training images with their presets: "
                + "; ".join(f"**{r.label}** ({r.config.output_activation} output, {lr.loss_unit(r.config)}, "
                            f"last epoch's training loss {r.reported_loss:.4g}"

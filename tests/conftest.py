@@ -20,6 +20,15 @@ CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (make test runs -n auto --dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """Every browser test on one xdist worker, one at a time: they share a server, and two chromiums with two
+    servers on a 2-core machine make their timings (slots freed, pages drawn) meaningless."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip locally, fail under CI: CI must never hide a missing browser or data set."""
     if IN_CI:

@@ -141,14 +141,54 @@ def test_package_fallback_fills_the_cache_and_cache_is_used(tmp_path, monkeypatc
     assert_same(data.load_mnist(allow_download=False))
 
 
-def test_inputs_raw_and_unit():
-    raw = data.to_inputs(X_TEST, "raw")
-    unit = data.to_inputs(X_TEST, "unit")
-    assert raw.shape == (5, 784) and raw.dtype == np.float32 and raw.max() > 1
-    np.testing.assert_allclose(unit, raw / 255.0)
-    assert 0.0 <= unit.min() and unit.max() <= 1.0
-    with pytest.raises(ValueError):
-        data.to_inputs(X_TEST, "percent")
+def _pickle(path, sets):
+    with gzip.open(path, "wb") as f:
+        pickle.dump(sets, f, protocol=2)
+    return path
+
+
+def _npz(path, **arrays):
+    full = {"x_train": X_TRAIN, "y_train": Y_TRAIN, "x_test": X_TEST, "y_test": Y_TEST, **arrays}
+    np.savez(path, **full)
+    return path
+
+
+PIXELS = (X_TRAIN.reshape(-1, 784) / 256.0).astype(np.float32)
+BAD_FILES = {
+    # Each of these once let numpy's ValueError or TypeError escape load_mnist (and so mnist_or_error).
+    "pickle-700-pixels": lambda d: _pickle(d / "a.pkl.gz", ((PIXELS[:, :700], Y_TRAIN),) * 3),
+    "pickle-train-and-validation-differ": lambda d: _pickle(
+        d / "b.pkl.gz", ((PIXELS, Y_TRAIN), (PIXELS[:, :700], Y_TRAIN), (PIXELS, Y_TRAIN))),
+    "pickle-of-scalars": lambda d: _pickle(d / "c.pkl.gz", ((1, 2), (3, 4), (5, 6))),
+    "pickle-of-strings": lambda d: _pickle(d / "d.pkl.gz", ((np.full((2, 784), "a"), Y_TRAIN[:2]),) * 3),
+    "pickle-text-labels": lambda d: _pickle(d / "e.pkl.gz", ((PIXELS, np.array(["x"] * 12)),) * 3),
+    "npz-text-labels": lambda d: _npz(d / "f.npz", y_train=np.array(["a"] * 12)),
+    # ...and these loaded as if they were digits.
+    "npz-half-labels": lambda d: _npz(d / "g.npz", y_train=np.full(12, 0.5)),
+    "npz-nan-labels": lambda d: _npz(d / "h.npz", y_test=np.full(5, np.nan)),
+    # Already refused before; kept so they stay refused.
+    "npz-wrong-keys": lambda d: (np.savez(d / "i.npz", images=X_TRAIN), d / "i.npz")[1],
+    "npz-truncated": lambda d: (d / "j.npz").write_bytes(_npz(d / "k.npz").read_bytes()[:300]) and d / "j.npz",
+    "npz-object-arrays": lambda d: _npz(d / "l.npz", x_train=np.array([None, 1], dtype=object)),
+    "npz-scalar-images": lambda d: _npz(d / "m.npz", x_train=np.uint8(3)),
+}
+
+
+@pytest.mark.parametrize("make", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_every_bad_file_is_a_data_error_naming_the_file(tmp_path, make):
+    path = make(tmp_path)
+    with pytest.raises(data.DataError, match=path.name):
+        data.load_mnist(path)
+
+
+def test_a_bad_file_on_a_page_is_a_message_not_an_exception(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    path = BAD_FILES["pickle-700-pixels"](tmp_path)
+    monkeypatch.setenv(data.MNIST_ENV, str(path))
+    at = AppTest.from_string("from lossviz import ui\nui.mnist_or_error()", default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "MNIST is not available" in at.error[0].value and path.name in at.error[0].value
 
 
 def test_blobs_are_seeded_balanced_and_separated():

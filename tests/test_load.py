@@ -27,5 +27,7 @@ def test_ten_sessions_and_four_trainings_at_once():
     assert summary["page_loads"] == 6, summary
     assert summary["trainings_finished"] == 4, summary
     assert summary["trainings_seen_queued"] >= 1, summary
-    assert summary["server_peak_rss_mb"] > 0
+    # The server holds Streamlit, JAX and MNIST (55 MB of pixels), so a reading under 200 MB means the
+    # watcher measured the wrong process; over 6 GB, ten sessions leak what they should share.
+    assert 200 < summary["server_peak_rss_mb"] < 6000, summary
     assert done.returncode == 0, done.stderr[-2000:]

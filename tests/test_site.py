@@ -85,3 +85,40 @@ def test_a_direct_link_is_the_first_request_of_a_fresh_server(browser):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_the_one_private_streamlit_touch_still_matches_upstream():
+    """lossviz.ui.navigation clears PagesManager.uses_pages_directory: if Streamlit renames or stops reading it,
+    direct links on a fresh server break (legacy pages/ mode), so this must fail on the upgrade, loudly."""
+    import inspect
+
+    from streamlit.commands import navigation as st_navigation
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert "uses_pages_directory" in vars(PagesManager), "Streamlit moved the legacy pages/ flag"
+    assert "PagesManager.uses_pages_directory" in inspect.getsource(script_runner), \
+        "Streamlit's script runner no longer reads the legacy pages/ flag: revisit lossviz.ui.navigation"
+    assert "PagesManager.uses_pages_directory = False" in inspect.getsource(st_navigation), \
+        "st.navigation no longer clears the legacy flag: revisit lossviz.ui.navigation"
+
+
+def test_no_private_streamlit_name_outside_the_navigation_function():
+    import re
+
+    from conftest import ROOT
+
+    private = re.compile(r"^\s*(from|import)\s+streamlit\.(?!components\.v1\b|testing\.v1\b)|\bst\._[a-z]|"
+                         r"\bst\.runtime\b", re.M)
+    allowed = ROOT / "lossviz" / "ui" / "navigation.py"
+    files = [*(ROOT / "lossviz").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
+    offenders = [str(f.relative_to(ROOT)) for f in files if f != allowed and private.search(f.read_text())]
+    assert offenders == []
+    assert private.search(allowed.read_text()), "the one touch moved: update this test and the docstrings"
+
+
+def test_pages_stop_through_their_url_state_so_link_notices_show():
+    from conftest import ROOT
+
+    for page in (ROOT / "pages").glob("*.py"):
+        assert "st.stop()" not in page.read_text(), f"{page.name}: use url.stop() (it shows the link notices)"

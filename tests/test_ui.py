@@ -92,3 +92,32 @@ def test_unknown_parameters_are_dropped_from_the_link():
     at = run({"bogus": "1", "y": "0.3"})
     assert "bogus" not in at.query_params
     assert at.query_params["y"] == "0.3"
+
+
+STOPPING = """
+from lossviz import ui
+url = ui.UrlState("demo")
+y = url.slider("target y", "y", 0.0, 1.0, 0.5, step=0.01)
+url.stop()
+url.slider("never reached", "n", 11, 201, 51)
+"""
+
+
+def test_stopping_early_still_shows_the_notices_and_keeps_later_parameters():
+    at = AppTest.from_string(STOPPING, default_timeout=30)
+    at.query_params["y"] = "nan"
+    at.query_params["n"] = "101"
+    at.run()
+    assert not at.exception
+    assert "`y=nan`" in notices(at)
+    assert "Unknown" not in notices(at)  # n belongs to a widget the page did not reach
+    assert at.query_params["n"] == "101"
+
+
+def test_claimed_parameters_are_not_unknown():
+    at = AppTest.from_string(
+        "from lossviz import ui\nimport streamlit as st\nurl = ui.UrlState('demo')\n"
+        "st.markdown(str(url.claim('run')))\nurl.finish()", default_timeout=30)
+    at.query_params["run"] = ["a", "b"]
+    at.run()
+    assert at.markdown[0].value == "b" and not at.warning

@@ -1,0 +1,43 @@
+"""MNIST for the pages: loaded once per server process, or a clear message on the page."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from lossviz import data
+
+
+@st.cache_resource(show_spinner="Loading MNIST…", max_entries=2)
+def _cached_mnist(path: str | None) -> data.Mnist:
+    # Keyed by the configured path so that changing LOSSVIZ_MNIST is honoured;
+    # a failed load raises, and Streamlit does not cache exceptions.
+    return data.load_mnist(path)
+
+
+def cached_mnist() -> data.Mnist:
+    """MNIST from ``LOSSVIZ_MNIST`` or the usual sources, loaded once per process; raises ``DataError``."""
+    return _cached_mnist(os.environ.get(data.MNIST_ENV) or None)
+
+
+def mnist_or_error() -> data.Mnist | None:
+    """MNIST, loaded once per process; ``None`` after a clear message if it cannot be."""
+    try:
+        return cached_mnist()
+    except data.DataError as err:
+        st.error(f"**MNIST is not available.** {err}", icon=":material/database_off:")
+        return None
+
+
+def mnist_or_stop(url=None) -> data.Mnist:
+    """MNIST, loaded once per process; a clear message and a stop of the page if it cannot be.
+
+    Pass the page's :class:`~lossviz.ui.links.UrlState` so that its link notices still show.
+    """
+    mnist = mnist_or_error()
+    if mnist is None:
+        if url is not None:
+            url.stop()
+        st.stop()
+    return mnist
