@@ -7,11 +7,13 @@ import streamlit as st
 from lossviz import config as cfg
 from lossviz import lab, losses, settings, site, ui
 from lossviz.lessons import doctor
+from lossviz.lessons import describe
 from lossviz.figures import lab as lab_plots
 from lossviz.runs import service as runs_service
 from lossviz.runs import views as run_views
 from lossviz.runs.store import StoreError
 from lossviz.ui import runs as ui_runs
+from lossviz.ui.charts import chart
 
 st.title("MNIST lab")
 st.markdown(
@@ -229,18 +231,18 @@ def loss_label(c: cfg.TrainConfig) -> str:
     return f"{lab.short_loss(c.loss)} (nats)" if lab.short_loss(c.loss) in ("BCE", "CCE", "KL") else lab.short_loss(c.loss)
 
 
-def draw(record: lab.RunRecord, version: int) -> None:
-    """Fill every placeholder from ``record``; stable keys make each chart update in place, never remount.
+def figure(kind: str, record: lab.RunRecord, version: int, build):
+    """A run's figure, built once per stored version and view options for every session watching it."""
+    return ui_runs.shared((kind, record.run_id, version, smoothing, log_axis, rescale), build)
 
-    A watching fragment calls this on every poll (a fragment run clears what it does not draw again), so each
-    figure is built once per stored version and view options, for every session watching the run.
+
+def draw_live(record: lab.RunRecord, version: int) -> None:
+    """Progress, metrics and the step chart: what changes between chunks.
+
+    A watching fragment redraws these on every poll (a fragment run clears what it does not draw again);
+    the stable key makes the chart update in place, never remount.
     """
     c = record.config
-    options = (record.run_id, version, smoothing, log_axis, rescale)
-
-    def figure(kind: str, build):
-        return ui_runs.shared((kind, *options), build)
-
     floor = floor_of(record)
     if record.total_steps:
         eta = "" if record.done or record.eta_seconds != record.eta_seconds else f" · ETA {record.eta_seconds:,.0f} s"
@@ -262,26 +264,34 @@ def draw(record: lab.RunRecord, version: int) -> None:
         if last["test_loss"] is not None:
             st.metric("Test loss", f"{last['test_loss']:.4f}")
         st.metric("Seconds", f"{record.seconds:.1f}")
-    key = record.run_id
-    step_chart.plotly_chart(figure("steps", lambda: lab_plots.step_loss_figure(
+    chart(figure("steps", record, version, lambda: lab_plots.step_loss_figure(
         record.steps, record.step_losses, smoothing, log_axis, floor, loss_label(c))),
-        width="stretch", key=f"steps-{key}")
+        box=step_chart, key=f"steps-{record.run_id}", with_data=record.done,
+        alt=describe.live_loss(f"Smoothed training loss of run {record.label}, {record.status}", len(record.steps),
+                               record.total_steps, smoothed))
+
+
+def draw_epochs(record: lab.RunRecord, version: int) -> None:
+    """The per-epoch charts, digits and end-of-run payloads: drawn by full script runs only (once per epoch
+    while a run trains), so browsers do not redraw them on every poll."""
+    c, key = record.config, record.run_id
     keras_shown = bool(record.epochs) and record.epochs[-1].get("keras_reported_loss") is not None
     if record.epochs:
-        epoch_chart.plotly_chart(figure("epochs", lambda: lab_plots.epoch_loss_figure(
-            record.epochs, loss_label(c), keras_shown, log_axis)), width="stretch", key=f"epochs-{key}")
+        chart(figure("epochs", record, version, lambda: lab_plots.epoch_loss_figure(
+            record.epochs, loss_label(c), keras_shown, log_axis)), box=epoch_chart, key=f"epochs-{key}",
+            with_data=record.done)
     else:
         epoch_chart.caption("Per-epoch train and test loss appear after the first epoch.")
     if c.task == "classifier":
         if record.epochs:
-            side_chart.plotly_chart(figure("accuracy", lambda: lab_plots.accuracy_figure(record.epochs)),
-                                    width="stretch", key=f"acc-{key}")
+            chart(figure("accuracy", record, version, lambda: lab_plots.accuracy_figure(record.epochs)), box=side_chart,
+                  key=f"acc-{key}", with_data=record.done)
         else:
             side_chart.empty()
     elif record.reconstructions is not None and record.originals is not None:
-        side_chart.plotly_chart(figure("digits", lambda: lab_plots.reconstruction_figure(
+        chart(figure("digits", record, version, lambda: lab_plots.reconstruction_figure(
             record.originals, record.reconstructions, rescale, len(record.epochs))),
-            width="stretch", key=f"rec-{key}")
+            box=side_chart, key=f"rec-{key}", with_data=record.done)
     else:
         side_chart.empty()
     if not keras_shown:
@@ -298,11 +308,11 @@ def draw(record: lab.RunRecord, version: int) -> None:
     if record.confusion is not None:
         with extra_box.container():
             left, right = st.columns([1, 1.4])
-            left.plotly_chart(lab_plots.confusion_figure(record.confusion), width="stretch", key=f"confusion-{key}")
+            chart(lab_plots.confusion_figure(record.confusion), box=left, key=f"confusion-{key}")
             if record.misclassified:
                 m = record.misclassified[0]
-                right.plotly_chart(lab_plots.misclassified_figure(m["images"], m["true"], m["predicted"]),
-                                   width="stretch", key=f"wrong-{key}")
+                chart(lab_plots.misclassified_figure(m["images"], m["true"], m["predicted"]), box=right,
+                      key=f"wrong-{key}")
 
 
 def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
@@ -317,9 +327,11 @@ def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
         return None
     row, record = found
     ui_runs.show_status(status_box, row, service, session)
-    draw(record, row.version)
-    if fragment and not row.state.live and not full:
-        st.rerun()  # the run ended: the whole page draws it once more, without polling
+    draw_live(record, row.version)
+    if not fragment:
+        draw_epochs(record, row.version)
+    elif not full and (not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):
+        st.rerun()  # an epoch ended (or the run did): the whole page draws its epoch charts once more
     return found
 
 
@@ -330,6 +342,8 @@ if shown_id is not None:
     except StoreError:
         shown = None  # redraw says why
     if shown is not None and shown[0].state.live:  # the watching fragment draws it, at once and on every change
+        state["mnist_epochs_drawn"] = len(shown[1].epochs)
+        draw_epochs(shown[1], shown[0].version)
         ui_runs.watch(shown_id, lambda full: redraw(shown_id, full, fragment=True))
     else:
         shown = redraw(shown_id, True, fragment=False)
@@ -352,9 +366,9 @@ else:
     selected = [runs[i] for i in chosen]
     series = lab.overlay_series(selected, metric, smoothing)
     if series:
-        st.plotly_chart(lab_plots.overlay_figure(series, metric, "epoch", metric.split(" per ")[0],
-                                                 log_y=log_axis, markers="epoch" in metric and "step" not in metric),
-                        width="stretch", key="overlay")
+        chart(lab_plots.overlay_figure(series, metric, "epoch", metric.split(" per ")[0],
+                                       log_y=log_axis, markers="epoch" in metric and "step" not in metric),
+              key="overlay")
         if len({(r.config.loss, r.config.pixels) for r in selected}) > 1 and "accuracy" not in metric:
             st.caption("These runs use different losses or pixel scales, so their losses are on different "
                        "scales. Common ground: test accuracy for classifiers, and the table's test BCE "
