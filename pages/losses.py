@@ -127,7 +127,7 @@ def fit_live(task: str, names: list[str], points, steps: int, seed: int, model: 
                     f"({ahead} ahead of you).")
 
     with lab.SLOTS.slot(on_wait=queued):
-        status.caption("Compiling the training program (once per server)…")
+        status.caption("Starting: a server's first fit of this kind compiles its program first (seconds)…")
         for frame in zf.fit(task, names, points, steps, seed, hyper, model=model):
             status.caption(f"Training: step {frame.step} of {frame.total}")
             draw(frame, live=frame.step < frame.total)
