@@ -221,3 +221,29 @@ def test_the_command_line_trains_into_the_store_prints_the_link_and_lists_runs(m
     assert cli.main(["runs", "--link-base", "https://class.example"]) == 0
     listed = capsys.readouterr().out
     assert run_id in listed and f"https://class.example/mnist?run={run_id}" in listed and "finished" in listed
+
+
+def test_receipt_timing_separates_the_first_chunks_compile_from_the_steady_step():
+    from lossviz.runs.receipt import timing
+
+    # Chunks of 10 steps at 0.1 s/step after a first chunk that also spent 2 s compiling.
+    marks = [(3.0, 10), (4.0, 20), (5.0, 30)]
+    assert timing(marks) == pytest.approx({"compile_seconds": 2.0, "step_seconds": 0.1})
+    assert timing([(1.5, 10)]) == {"compile_seconds": 1.5, "step_seconds": None}
+
+
+def test_a_stored_run_reads_back_as_the_labs_record_and_its_json_carries_the_receipt(store, mnist):
+    import json
+
+    from lossviz.runs import views
+
+    service = RunService(store, lambda: mnist, workers=1, backend=HeldBackend())
+    sub = service.submit(SMALL, "owner", N)
+    workers.train_into_store(sub.run_id, service.backend.submitted[0][1], None, N, store=store, mnist=mnist)
+    row, arrays = service.view(sub.run_id)
+    record = views.record_of(row, arrays)
+    assert record.status == "finished" and record.train_size == N and record.config == SMALL
+    assert record.steps == list(range(1, 33)) and len(record.epochs) == 1
+    assert record.confusion.sum() == N and record.misclassified[0]["images"].shape[0] == 8
+    whole = json.loads(views.run_json(record, row.receipt))
+    assert whole["receipt"]["run_id"] == sub.run_id and whole["epochs"][0]["test_accuracy"] > 0.5
