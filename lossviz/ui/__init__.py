@@ -1,4 +1,4 @@
-"""The only Streamlit-aware code: link-bound widgets (links), navigation, cached data (data), stored runs (runs).
+"""The only Streamlit-aware code: link-bound widgets, navigation, cached MNIST, charts, stored runs.
 
 May import streamlit and the rest of lossviz; nothing else in lossviz imports this package.
 """
