@@ -93,6 +93,7 @@ def headless_rate(link: str, seed: int) -> float:
 
 async def open_lab(browser, url: str):
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(300_000)  # ten pages drawing on one shared core are slow to load
     page = await context.new_page()
     await page.goto(url)
     await load.wait_rendered(page)
@@ -116,7 +117,7 @@ async def press_and_wait(page, delay: float, timeout: float) -> float:
 async def visitors_train(browser, base: str, link: str, seed: int, visitors: int, spread: float,
                          timeout: float) -> list[float]:
     url = f"{base}/mnist?{link}&seed={seed}"
-    opened = await asyncio.gather(*(open_lab(browser, url) for _ in range(visitors)))
+    opened = [await open_lab(browser, url) for _ in range(visitors)]  # one after another; the presses are together
     rng = random.Random(seed)
     try:
         return list(await asyncio.gather(*(press_and_wait(page, rng.uniform(0, spread), timeout)
@@ -124,6 +125,10 @@ async def visitors_train(browser, base: str, link: str, seed: int, visitors: int
     finally:
         for context, _ in opened:
             await context.close()
+
+
+def _round(value: float, digits: int = 0):
+    return None if value != value else round(value, digits)  # NaN (nothing measured) → null
 
 
 def stored_runs(store_url: str) -> list:
@@ -156,6 +161,7 @@ def run(link: str = DEFAULT_LINK, visitors: int = 10, timeout: float = 600) -> d
     server = start_server(port, store_url, folder / "server.log")
     try:
         times = asyncio.run(drive(f"http://127.0.0.1:{port}", link, visitors, timeout))
+        print(f"headless {headless} samples/s; seconds until finished: {times}", file=sys.stderr)
     finally:
         server.terminate()
         server.wait(10)
@@ -171,10 +177,10 @@ def run(link: str = DEFAULT_LINK, visitors: int = 10, timeout: float = 600) -> d
         "worst_over_lone": round(crowd[-1] / lone, 2),
         "trainings_computed_for_class": sum(1 for seed, row in runs.items() if seed == 2),
         "class_run_states": sorted({row.state.value for seed, row in runs.items() if seed == 2}),
-        "headless_samples_per_s": round(headless), "lone_run_samples_per_s": round(rate(1)),
-        "class_run_samples_per_s": round(rate(2)),
-        "live_view_cost_lone": round(1 - rate(1) / headless, 3),  # share of training speed lost to watching
-        "live_view_cost_class": round(1 - rate(2) / headless, 3),
+        "headless_samples_per_s": _round(headless), "lone_run_samples_per_s": _round(rate(1)),
+        "class_run_samples_per_s": _round(rate(2)),
+        "live_view_cost_lone": _round(1 - rate(1) / headless, 3),  # share of training speed lost to watching
+        "live_view_cost_class": _round(1 - rate(2) / headless, 3),
         "goal_met": crowd[-1] <= 1.5 * lone and sum(1 for seed in runs if seed == 2) == 1,
         "server_log": str(folder / "server.log"),
     }
