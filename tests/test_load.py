@@ -21,6 +21,7 @@ def test_ten_sessions_and_four_trainings_at_once():
     done = subprocess.run(
         [sys.executable, "benchmarks/load.py", "--sessions", "10", "--rounds", "1", "--trainings", "4",
          "--slots", "2", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip(), done.stderr[-3000:]  # the script died before its summary
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     print(summary)
     assert summary["errors"] == []
