@@ -251,7 +251,7 @@ def test_a_visitor_beyond_the_limit_is_queued_and_sees_the_place_until_a_slot_fr
 
     monkeypatch.setenv("LOSSVIZ_MAX_CONCURRENT_TRAININGS", "1")
     at = app_test(PAGE, {"p": "classifier-cce", "n": "1000", "ep": "1"})
-    service = ui_runs._service_for(settings.database_url())  # the page's own service (this test's store)
+    service = ui_runs._service_for(settings.database_url(), settings.ray_address())  # the page's own service
     long_run = cfg.PRESETS["classifier-cce"].replace(epochs=200, batch_size=8)
     other = service.submit(long_run, "another visitor", 1000)  # holds the only training slot
     deadline = time.time() + 60

@@ -247,3 +247,36 @@ def test_a_stored_run_reads_back_as_the_labs_record_and_its_json_carries_the_rec
     assert record.confusion.sum() == N and record.misclassified[0]["images"].shape[0] == 8
     whole = json.loads(views.run_json(record, row.receipt))
     assert whole["receipt"]["run_id"] == sub.run_id and whole["epochs"][0]["test_accuracy"] > 0.5
+
+
+def test_new_runs_evict_the_oldest_ended_ones_beyond_the_retention_limit(store, mnist, monkeypatch):
+    monkeypatch.setenv("LOSSVIZ_MAX_STORED_RUNS", "2")
+    service = RunService(store, lambda: mnist, workers=1, backend=HeldBackend())
+    ended = []
+    for seed in (1, 2):
+        sub = service.submit(SMALL.replace(seed=seed), "teacher", N)
+        store.set_state(sub.run_id, RunState.FINISHED, "done")
+        ended.append(sub.run_id)
+        time.sleep(0.01)  # distinct creation times: the oldest goes first
+    live = service.submit(SMALL.replace(seed=3), "teacher", N)
+    assert store.get(ended[0]) is None, "the oldest ended run is evicted"
+    assert store.get(ended[1]) is not None and store.get(live.run_id).state == RunState.QUEUED
+    for seed in (4, 5):  # live runs are never evicted, even past the limit
+        service.submit(SMALL.replace(seed=seed), "another", N)
+    assert all(row.state.live for row in store.list_runs()) and len(store.list_runs()) == 3
+
+
+def test_the_pool_keeps_the_heartbeat_of_runs_waiting_in_its_queue(store, mnist, monkeypatch):
+    monkeypatch.setattr(workers, "HEARTBEAT_EVERY_SECONDS", 0.05)
+    service = RunService(store, lambda: mnist, workers=1)
+    try:
+        busy = service.submit(cfg.PRESETS["classifier-cce"].replace(epochs=200, batch_size=8), "a", N)
+        waiting = service.submit(SMALL.replace(seed=11), "b", N)
+        wait_for(lambda: store.state(busy.run_id) == RunState.RUNNING)
+        time.sleep(0.6)
+        # Another replica starting on the shared store spares runs whose heartbeat is fresh.
+        assert store.mark_interrupted(stale_after=0.4) == 0
+        assert store.state(waiting.run_id) == RunState.QUEUED
+    finally:
+        service.stop(busy.run_id, "a")
+        service.shutdown()

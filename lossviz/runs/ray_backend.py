@@ -25,12 +25,11 @@ from typing import Callable
 
 from lossviz import settings
 from lossviz.runs.state import RunState
+from lossviz.runs.workers import HEARTBEAT_EVERY_SECONDS
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-# Well under the store's HEARTBEAT_STALE_SECONDS: a queued run waiting in Ray is not an orphan.
-HEARTBEAT_EVERY_SECONDS = 15.0
 LOST_WORKER_MESSAGE = ("The Ray worker training this run was lost ({reason}); its history up to the last "
                        "chunk is kept. Resubmit it to train it again.")
 

@@ -136,6 +136,8 @@ class RunService:
                 state = row.state if row is not None else RunState.QUEUED
                 return Submission(run_id, True, state, "Someone started this same run a moment ago; you watch it.")
         self.backend.submit(run_id, fresh, n)
+        # Each new run may push the oldest ended ones past the retention limit (live runs are never evicted).
+        self.store.evict(settings.limits().max_stored_runs)
         return Submission(run_id, False, RunState.QUEUED, "Queued; it starts when a training slot frees.")
 
     def _check_queue(self, session: str) -> None:

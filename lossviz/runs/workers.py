@@ -344,6 +344,10 @@ class Backend(Protocol):
     def shutdown(self) -> None: ...
 
 
+# Well under the store's HEARTBEAT_STALE_SECONDS (60 s).
+HEARTBEAT_EVERY_SECONDS = 15.0
+
+
 class LocalPool:
     """Runs in a thread pool of this process; each thread calls :func:`train_into_store`.
 
@@ -359,6 +363,8 @@ class LocalPool:
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lossviz-run")
         self._stops: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        threading.Thread(target=self._beat, name="lossviz-run-heartbeat", daemon=True).start()
         self.computed = 0
         """Trainings started by this pool (the class benchmark and the tests read it)."""
 
@@ -386,6 +392,20 @@ class LocalPool:
             with self._lock:
                 self._stops.pop(run_id, None)
 
+    def _beat(self) -> None:
+        """Touch the heartbeat of every run this pool holds, queued ones included, so that another replica
+        starting on a shared store does not take a run waiting in this pool's queue for an orphan."""
+        from lossviz.runs.store import StoreError
+
+        while not self._closed.wait(HEARTBEAT_EVERY_SECONDS):
+            with self._lock:
+                held = list(self._stops)
+            if held:
+                try:
+                    self.store.heartbeat(held)
+                except StoreError as err:  # a store briefly away: the next beat tries again
+                    log.warning("heartbeat failed: %s", err)
+
     def request_stop(self, run_id: str) -> None:
         """Stop ``run_id`` at its next chunk boundary if this pool trains it."""
         with self._lock:
@@ -394,6 +414,7 @@ class LocalPool:
             event.set()
 
     def shutdown(self) -> None:
+        self._closed.set()
         with self._lock:
             for event in self._stops.values():
                 event.set()

@@ -17,6 +17,7 @@ import streamlit as st
 from lossviz import data, settings
 from lossviz.runs import views
 from lossviz.runs.ids import is_run_id
+from lossviz.runs.ray_backend import RayUnavailable, backend_from_settings
 from lossviz.runs.service import RunService
 from lossviz.runs.store import RunStore, StoreError
 from lossviz.runs.workers import kept_run
@@ -35,18 +36,22 @@ def _load_mnist():
 
 
 @st.cache_resource(show_spinner=False)
-def _service_for(url: str) -> RunService:
-    # One per process and store URL: its pool's threads outlive every page and session.
-    return RunService(RunStore(url), _load_mnist, workers=settings.limits().max_concurrent_trainings)
+def _service_for(url: str, ray_address: str | None) -> RunService:
+    # One per process, store URL and Ray address: its workers outlive every page and session.
+    store = RunStore(url)
+    return RunService(store, _load_mnist, workers=settings.limits().max_concurrent_trainings,
+                      backend=backend_from_settings(store, url))
 
 
 def run_service() -> RunService | None:
-    """The process's run service; ``None`` after a clear message when its store cannot be opened."""
+    """The process's run service; ``None`` after a clear message when its store or Ray cannot be reached."""
     try:
-        return _service_for(settings.database_url())
+        return _service_for(settings.database_url(), settings.ray_address())
     except StoreError as err:
         st.error(f"**Runs cannot be stored or trained right now.** {err}", icon=":material/database_off:")
-        return None
+    except RayUnavailable as err:
+        st.error(f"**Runs cannot be trained right now.** {err} (`LOSSVIZ_RAY_ADDRESS`)", icon=":material/cloud_off:")
+    return None
 
 
 def session_token() -> str:
