@@ -165,7 +165,10 @@ def run(link: str = DEFAULT_LINK, visitors: int = 10, timeout: float = 600) -> d
     finally:
         server.terminate()
         server.wait(10)
-    runs = {int(row.config.get("seed", -1)): row for row in stored_runs(store_url)}
+    from lossviz.runs.store import RunStore
+
+    store = RunStore(store_url)  # list_runs leaves the history out: read each run whole
+    runs = {int(row.config.get("seed", -1)): store.get(row.run_id) for row in stored_runs(store_url)}
     crowd = sorted(times["class_s"])
     lone = times["lone_s"]
     rate = lambda seed: steady_rate(runs[seed].epochs) if seed in runs else float("nan")
