@@ -18,8 +18,6 @@ selects), so one compiled program serves every choice of losses.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from functools import partial
 from typing import Iterator, NamedTuple, Sequence
 
@@ -29,6 +27,7 @@ import numpy as np
 import optax
 
 from lossviz import data
+from lossviz.cache import BoundedCache
 from lossviz.engine import models
 from lossviz.lessons import fit as fitting
 from lossviz.lessons.zoo import MAX_CHOSEN, family_names, zoo
@@ -236,27 +235,18 @@ def fit_to_end(*args, **kwargs) -> FitFrame:
     return frame
 
 
-_FINISHED: OrderedDict = OrderedDict()
-_FINISHED_LOCK = threading.Lock()
 FINISHED_KEPT = 32
+_FINISHED: BoundedCache = BoundedCache(FINISHED_KEPT)
 
 
 def finished(key: tuple) -> FitFrame | None:
     """The last frame of a fit already run in this process with these settings, if still kept."""
-    with _FINISHED_LOCK:
-        frame = _FINISHED.get(key)
-        if frame is not None:
-            _FINISHED.move_to_end(key)
-        return frame
+    return _FINISHED.get(key)
 
 
 def keep(key: tuple, frame: FitFrame) -> None:
     """Keep a finished fit for every visitor asking for the same settings (the newest :data:`FINISHED_KEPT`)."""
-    with _FINISHED_LOCK:
-        _FINISHED[key] = frame
-        _FINISHED.move_to_end(key)
-        while len(_FINISHED) > FINISHED_KEPT:
-            _FINISHED.popitem(last=False)
+    _FINISHED.put(key, frame)
 
 
 # --------------------------------------------------------------------------
