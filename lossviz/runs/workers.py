@@ -10,7 +10,6 @@ import inspect
 import logging
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -18,6 +17,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from lossviz import data as data_mod
+from lossviz.cache import BoundedCache
 from lossviz.config import TrainConfig
 from lossviz.runs import receipt as receipts
 from lossviz.runs.state import RunState
@@ -56,27 +56,20 @@ class KeptRun:
 
 
 KEPT_LIMIT = 8
-_KEPT: OrderedDict[str, KeptRun] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
+_KEPT: BoundedCache[KeptRun] = BoundedCache(KEPT_LIMIT)
 
 
 def kept_run(run_id: str) -> KeptRun | None:
     """The in-memory result of a run whose store failed in this process, if any."""
-    with _KEPT_LOCK:
-        return _KEPT.get(run_id)
+    return _KEPT.get(run_id)
 
 
 def _keep(run_id: str, kept: KeptRun) -> None:
-    with _KEPT_LOCK:
-        _KEPT[run_id] = kept
-        _KEPT.move_to_end(run_id)
-        while len(_KEPT) > KEPT_LIMIT:
-            _KEPT.popitem(last=False)
+    _KEPT.put(run_id, kept)
 
 
 # ---------------------------------------------------------------- datasets shared by runs of one shape
-_DATASETS: OrderedDict[tuple, object] = OrderedDict()
-_DATASETS_LOCK = threading.Lock()
+_DATASETS: BoundedCache[tuple] = BoundedCache(3)
 
 
 def _dataset(config: TrainConfig, mnist, train_size: int | None):
@@ -86,13 +79,9 @@ def _dataset(config: TrainConfig, mnist, train_size: int | None):
 
     n = train_size or len(mnist[0][0])
     key = (config.task, config.pixels, n, id(mnist))
-    with _DATASETS_LOCK:  # one thread prepares a shape; the others wait and share it
-        if key not in _DATASETS:
-            _DATASETS[key] = (mnist, engine.prepare(config, mnist=mnist, limit_train=n, limit_test=test_size(n)))
-            while len(_DATASETS) > 3:
-                _DATASETS.popitem(last=False)
-        _DATASETS.move_to_end(key)
-        return _DATASETS[key][1]
+    # One thread prepares a shape while the others wait and share it; mnist is kept so id(mnist) stays valid.
+    return _DATASETS.get_or_make(key, lambda: (mnist, engine.prepare(
+        config, mnist=mnist, limit_train=n, limit_test=test_size(n))))[1]
 
 
 def _leaves(params) -> list[np.ndarray]:

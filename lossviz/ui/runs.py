@@ -7,14 +7,13 @@ Pages call these; the service and workers behind them never touch Streamlit.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
-from collections import OrderedDict
 from typing import Callable
 
 import streamlit as st
 
 from lossviz import data, settings
+from lossviz.cache import BoundedCache
 from lossviz.runs import views
 from lossviz.runs.ids import is_run_id
 from lossviz.runs.ray_backend import RayUnavailable, backend_from_settings
@@ -103,21 +102,19 @@ def run_url(run_id: str) -> str:
 
 
 # ---------------------------------------------------------------- one view per run and version, for every watcher
-_VIEWS: OrderedDict[tuple, object] = OrderedDict()
-_VIEWS_LOCK = threading.Lock()
+_VIEWS: BoundedCache[object] = BoundedCache(64)
 
 
-def shared(key: tuple, build: Callable[[], object], limit: int = 64):
-    """``build()`` once per ``key`` for every session of the process (runs' views and figures per version)."""
-    with _VIEWS_LOCK:
-        if key in _VIEWS:
-            _VIEWS.move_to_end(key)
-            return _VIEWS[key]
-    value = build()
-    with _VIEWS_LOCK:
-        _VIEWS[key] = value
-        while len(_VIEWS) > limit:
-            _VIEWS.popitem(last=False)
+def shared(key: tuple, build: Callable[[], object]):
+    """``build()`` once per ``key`` for every session of the process (runs' views and figures per version).
+
+    ``build`` runs outside the cache's lock, so a slow build never holds up other runs' watchers; two
+    sessions meeting a new version at the same moment may both build it, which costs only time.
+    """
+    value = _VIEWS.get(key)
+    if value is None:
+        value = build()
+        _VIEWS.put(key, value)
     return value
 
 
