@@ -20,13 +20,18 @@ CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+OWN_SERVER_FILES = {"test_runs_page.py", "test_replicas.py", "test_load.py", "test_accessibility.py"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (make test runs -n auto --dist loadgroup)
 def pytest_collection_modifyitems(config, items):
-    """Every browser test on one xdist worker, one at a time: they share a server, and two chromiums with two
-    servers on a 2-core machine make their timings (slots freed, pages drawn) meaningless."""
+    """Browser tests in two xdist groups, each on one worker, one test at a time: the tests of the shared
+    `server_url` in one, those that start servers of their own (restarts, replicas, the load script) in the
+    other, so the two halves run side by side without sharing a server."""
     for item in items:
         if item.get_closest_marker("browser") and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            own_servers = item.fspath.basename in OWN_SERVER_FILES
+            item.add_marker(pytest.mark.xdist_group("browser-own-servers" if own_servers else "browser"))
 
 
 def skip_or_fail(reason: str) -> None:

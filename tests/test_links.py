@@ -165,7 +165,7 @@ SNAPSHOT_JS = """
                                    .map(v => v.innerText).join('|')));
   main.querySelectorAll('input[type="checkbox"]').forEach(e => out.push('check:' + e.checked));
   main.querySelectorAll('input[type="radio"]').forEach(e => out.push('radio:' + e.checked));
-  main.querySelectorAll('[data-testid="stSelectbox"]').forEach(e => out.push('select:' + e.innerText));
+  main.querySelectorAll('[data-testid="stSelectbox"]').forEach(e => out.push('select:' + e.innerText + '|' + Array.from(e.querySelectorAll('input, [value], [aria-selected="true"], [title]')).map(x => x.value || x.title || x.textContent).join(',')));
   main.querySelectorAll('[data-testid="stMultiSelect"]').forEach(e => out.push('multi:' + e.innerText));
   main.querySelectorAll('[data-testid="stTextInput"] input, [data-testid="stNumberInput"] input')
       .forEach(e => out.push('input:' + e.value));
@@ -214,6 +214,11 @@ def non_default_link(info: site.PageInfo) -> dict[str, str]:
         if ":" in (toggle.key or "") and not toggle.disabled:
             toggle.set_value(not toggle.value)
             changed += 1
+    if not changed:  # a view whose sliders and toggles are all disabled (the landscape's line): pick another option
+        for select in at.get("selectbox"):
+            if ":" in (select.key or "") and not select.disabled and len(select.options) > 1:
+                select.set_value(next(o for o in select.options if str(o) != str(select.value)))
+                break
     at.run()
     assert not at.exception
     link = {k: at.query_params[k] for k in at.query_params}
