@@ -12,7 +12,7 @@ run: $(VENV)/.app-installed
 	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
 
 test: $(VENV)/.test-installed system-deps
-	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 bench: $(VENV)/.app-installed
 	$(PY) -m lossviz bench

@@ -104,10 +104,6 @@ def test_a_control_that_changes_the_chart_changes_what_it_says():
 
 
 def test_the_path_on_its_pca_plane_states_its_explained_variance():
-    from lossviz.lessons import landscape_runs as lr
-
-    if not lr._keeps_epoch_params():
-        pytest.skip("the engine does not keep per-epoch weights yet (keep_epoch_params)")
     at = app_test(PAGE, {**SMALL, "view": "path", "pair": "classifier", "d3": "0"})
     ok(at)
     spec, alt = charts(at)["contour-MSE"]

@@ -19,7 +19,7 @@ from lossviz.runs.service import RunService
 from lossviz.runs.state import RunState
 from lossviz.runs.store import RunStore
 
-from conftest import ROOT
+from conftest import ROOT, skip_or_fail
 
 SMALL = cfg.PRESETS["classifier-cce"].replace(epochs=1)
 N = 1000
@@ -198,7 +198,7 @@ print('ok')
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     if "DataError" in out.stderr:
-        pytest.skip("real MNIST is not installed")
+        skip_or_fail("real MNIST is not installed")
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
 
 
