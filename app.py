@@ -16,8 +16,9 @@ def home() -> None:
         "The app grows out of three classic confusions: an MNIST autoencoder built with a "
         "**softmax** output and **binary cross-entropy** on raw 0–255 pixels; the **slow learning** "
         "of a saturated sigmoid under the quadratic cost; and **categorical cross-entropy versus "
-        "KL divergence** as the loss of a small classifier. Past them waits the whole family: "
-        "**every loss in optax**, its gradient, and what it does to a fit (the Loss zoo)."
+        "KL divergence** as the loss of a small classifier. Past them wait the **loss landscape** "
+        "around a network you trained in the lab, and the whole family: **every loss in optax**, "
+        "its gradient, and what it does to a fit (the Loss zoo)."
     )
     chart(plots.bce_minimum_figure(), key="home-bce")
     st.caption(
