@@ -6,7 +6,6 @@ Streamlit-free: the page caches what these functions return.  The math is in
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -73,24 +72,11 @@ def loss_unit(config: TrainConfig) -> str:
 # --------------------------------------------------------------------------
 
 
-def _keeps_epoch_params() -> bool:
-    return "keep_epoch_params" in inspect.signature(engine.run).parameters
-
-
 def train_weights(config: TrainConfig, dataset: engine.Dataset, label: str) -> RunWeights:
-    """Train ``config`` on ``dataset`` with the engine and keep what a landscape needs.
-
-    Per-epoch weights need the engine's ``keep_epoch_params``; without it the
-    run has no path (the line and the slice still work).
-    """
-    if _keeps_epoch_params():
-        result = engine.run(config, dataset, keep_epoch_params=True)
-        initial = result.initial_params
-        epochs = tuple(ls.as_layers(p) for p in (result.epoch_params or ()))
-    else:
-        initial, _ = engine.init_state(config, dataset)
-        result = engine.run(config, dataset)
-        epochs = ()
+    """Train ``config`` on ``dataset`` with the engine and keep what a landscape needs (per-epoch weights too)."""
+    result = engine.run(config, dataset, keep_epoch_params=True)
+    initial = result.initial_params
+    epochs = tuple(ls.as_layers(p) for p in (result.epoch_params or ()))
     if result.status is not engine.Status.FINISHED:
         raise RuntimeError(f"{label}: {result.message}")
     return RunWeights(label=label, config=config, initial=ls.as_layers(initial), final=ls.as_layers(result.params),

@@ -6,7 +6,6 @@ runs in a thread of :class:`LocalPool` or inside a Ray task (:mod:`lossviz.runs.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -275,13 +274,11 @@ class Recorder:
 
 
 def _run_engine(config, dataset, progress: Recorder):
-    """``engine.run`` asking for per-epoch parameters when this engine offers them."""
+    """``engine.run`` keeping per-epoch parameters (the landscape page reads them from the store)."""
     from lossviz import engine
 
-    options = {}
-    if "keep_epoch_params" in inspect.signature(engine.run).parameters:
-        options["keep_epoch_params"] = True
-    return engine.run(config, dataset, on_progress=progress, should_stop=progress.should_stop, **options)
+    return engine.run(config, dataset, on_progress=progress, should_stop=progress.should_stop,
+                      keep_epoch_params=True)
 
 
 def train_into_store(run_id: str, config: dict, store_url: str | None, limit_train: int | None, *,
