@@ -123,26 +123,32 @@ def test_concurrent_start_ups_upgrade_once(empty_url):
 
 
 def test_connections_racing_to_open_a_new_sqlite_file_all_get_wal(tmp_path):
-    # Switching a new file to WAL can answer "database is locked" at once, busy timeout or not: without
-    # the retry in database._enter_wal_mode about one race in six failed here.
-    for trial in range(30):
-        engine = database._new_engine(f"sqlite:///{tmp_path}/race-{trial}.sqlite3")
+    # Switching a new file to WAL can answer "database is locked" at once, busy timeout or not: with a
+    # single PRAGMA instead of database._enter_wal_mode, about one race in six failed here.
+    import sqlite3
+
+    for trial in range(60):
+        path = tmp_path / f"race-{trial}.sqlite3"
         barrier, modes, errors = threading.Barrier(4), [], []
 
         def connect():
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            cursor = connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={database.SQLITE_BUSY_TIMEOUT_MS}")
             barrier.wait()
             try:
-                with engine.connect() as connection:
-                    modes.append(connection.exec_driver_sql("PRAGMA journal_mode").scalar())
+                database._enter_wal_mode(cursor)
+                modes.append(cursor.execute("PRAGMA journal_mode").fetchone()[0])
             except Exception as err:
                 errors.append(err)
+            finally:
+                connection.close()
 
         threads = [threading.Thread(target=connect) for _ in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        engine.dispose()
         assert errors == [] and modes == ["wal"] * 4, (trial, errors, modes)
 
 
