@@ -142,7 +142,7 @@ def page(browser):
     context.close()
 
 
-def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 2.0) -> None:
+def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 1.0) -> None:
     """Wait until the script run is over: content rendered and the app "notRunning" for a moment.
 
     Streamlit marks its root with ``data-test-script-state``; a run that

@@ -177,7 +177,7 @@ SNAPSHOT_JS = """
 
 
 def settled_snapshot(page, timeout: float = 90.0) -> list[str]:
-    """The widgets' values once the app is idle and they have stopped changing for 2 s."""
+    """The widgets' values once the app is idle and they have stopped changing for 1 s."""
     wait_for_app(page)
     deadline = time.time() + timeout
     last, same_since = None, time.time()
@@ -186,7 +186,7 @@ def settled_snapshot(page, timeout: float = 90.0) -> list[str]:
         snapshot = page.evaluate(SNAPSHOT_JS)
         if snapshot != last or state != "notRunning" or not snapshot:
             last, same_since = snapshot, time.time()
-        elif time.time() - same_since >= 2.0:
+        elif time.time() - same_since >= 1.0:
             return snapshot
         time.sleep(0.25)
     raise AssertionError(f"the page's widgets kept changing: {last}")

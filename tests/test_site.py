@@ -39,11 +39,14 @@ def test_browser_sidebar_titles_and_pages(server_url, page):
     assert cleaned == [site.HOME_TITLE] + [p.title for p in PAGES], titles
     assert not error_texts(page)
     screenshot(page, "home")
-    for info in PAGES:
-        page.goto(f"{server_url}/{info.url_path}")
-        wait_for_app(page)
-        assert not error_texts(page), (info.title, error_texts(page))
-        screenshot(page, info.url_path)
+    # Every page opened by its address, in both themes, is the accessibility audit's job
+    # (tests/test_accessibility.py fails on any error box); here the sidebar itself navigates.
+    target = PAGES[-1]
+    nav.nth(len(PAGES)).click()
+    page.wait_for_url(f"**/{target.url_path}*")
+    wait_for_app(page)
+    assert not error_texts(page), (target.title, error_texts(page))
+    assert page.locator("h1").first.inner_text().strip() == target.title
 
 
 @pytest.mark.parametrize("info", PAGES, ids=[p.url_path for p in PAGES])
