@@ -263,3 +263,15 @@ def test_reconstruction_grid_puts_digits_over_outputs():
     assert np.nanmax(z[:28]) == 1.0 and np.nanmax(z[29:]) == pytest.approx(1 / 784)
     rescaled = np.asarray(lab_plots.reconstruction_figure(originals, outputs, rescale=True).data[0].z, float)
     assert np.nanmax(rescaled[29:]) == 1.0
+
+
+def test_live_step_chart_draws_at_most_its_cap_and_keeps_the_last_step():
+    from lossviz.figures import lab as lab_plots
+
+    steps = np.arange(1, 5001)
+    losses = 1.0 / steps
+    live = lab_plots.step_loss_figure(steps, losses, max_points=lab_plots.LIVE_MAX_POINTS)
+    final = lab_plots.step_loss_figure(steps, losses)
+    for fig, cap in ((live, lab_plots.LIVE_MAX_POINTS), (final, lab_plots.MAX_POINTS)):
+        raw = fig.data[0]
+        assert cap // 2 < len(raw.x) <= cap + 1 and raw.x[-1] == 5000 and raw.y[-1] == losses[-1]

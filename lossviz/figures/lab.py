@@ -17,6 +17,9 @@ from lossviz.figures import theme
 from lossviz.lab.smoothing import debiased_ema
 
 MAX_POINTS = 1500
+LIVE_MAX_POINTS = 300
+"""Points per series while a run trains: every watching browser redraws the chart on each poll, and a class
+of ten browsers drawing 1,500-point charts twice a second is more than a core (PRODUCT.md)."""
 
 
 def thin(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -40,19 +43,19 @@ def _positive_for_log(values: np.ndarray) -> bool:
 
 def step_loss_figure(
     steps: Sequence[int], step_losses: Sequence[float], smoothing: float = 0.9, log_y: bool = False,
-    floor: float | None = None, loss_name: str = "loss", height: int = 340,
+    floor: float | None = None, loss_name: str = "loss", height: int = 340, max_points: int = MAX_POINTS,
 ) -> go.Figure:
     """Training loss of every step (faint) and its debiased EMA (bold), optional floor line.
 
     ``floor`` draws a dashed horizontal line (the BCE floor of the data); a log
     axis is used only when every finite loss is positive, since log(≤0) has no place on it.
-    This is the chart redrawn between chunks, so the figure is built in one
+    ``max_points`` caps each series (:func:`thin`). This is the chart redrawn between chunks, so the figure is built in one
     constructor call from plain dicts (plotly's per-property updates cost ~4× more).
     """
     y = np.asarray(step_losses, dtype=np.float64)
     smoothed = debiased_ema(y, smoothing) if len(y) else y
-    xs, ys = thin(steps, y)
-    xm, ym = thin(steps, smoothed)
+    xs, ys = thin(steps, y, max_points)
+    xm, ym = thin(steps, smoothed, max_points)
     traces = [
         dict(type="scatter", x=xs, y=ys, mode="lines", name="per step", opacity=0.35,
              line=dict(width=1, color=theme.series_colour(0))),
