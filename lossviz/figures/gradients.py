@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lossviz.figures import theme
+from lossviz.figures import player, theme
 from lossviz.lessons.gradients import COST_LABELS, COSTS, NeuronHistory
 from lossviz.lessons.neuron_curves import GradientCurves
 from lossviz.lessons.softmax_gradients import SOFTMAX_COST_LABELS, SOFTMAX_COSTS
@@ -63,8 +63,17 @@ def gradient_curves_figure(curves: GradientCurves, axis: str, saturation_bound: 
     return fig
 
 
+def _epoch_frames(history: NeuronHistory, epoch: int) -> tuple[np.ndarray, int]:
+    """The epochs that are frames (at most :data:`player.MAX_FRAMES`, ``epoch`` among them) and ``epoch``'s frame."""
+    epochs = player.frame_indices(history.epochs + 1, keep=epoch)
+    return epochs, int(np.searchsorted(epochs, epoch))
+
+
 def training_figure(history: NeuronHistory, epoch: int, quantity: str) -> go.Figure:
-    """Output a (``quantity="a"``) or cost (``"cost"``) per epoch for both costs, a marker at ``epoch``."""
+    """Output a (``quantity="a"``) or cost (``"cost"``) per epoch for both costs, a marker at ``epoch``.
+
+    The markers play through the epochs in the browser (:mod:`lossviz.figures.player`), opening at ``epoch``.
+    """
     values = history.a if quantity == "a" else history.cost
     epochs = np.arange(history.epochs + 1)
     fig = go.Figure()
@@ -84,13 +93,21 @@ def training_figure(history: NeuronHistory, epoch: int, quantity: str) -> go.Fig
                                      legend=dict(orientation="h", y=-0.25)))
     if quantity == "a":
         fig.update_yaxes(range=[-0.02, 1.02])
-    return fig
+    shown, start = _epoch_frames(history, epoch)
+    markers = [len(COSTS) + i for i in range(len(COSTS))]
+    frames = [dict(traces=markers, data=[dict(x=[int(e)], y=player.rounded(values[i, e], 6)) for i in range(len(COSTS))],
+                   layout=dict(shapes=[dict(x0=int(e), x1=int(e))])) for e in shown]
+    return player.add_player(fig, frames, [str(e) for e in shown], start)
 
 
 def path_figure(w_axis, b_axis, surfaces, history: NeuronHistory, epoch: int) -> go.Figure:
-    """Each cost's contour plot over (w, b) with its own training path and a marker at ``epoch``."""
+    """Each cost's contour plot over (w, b) with its own training path and a marker at ``epoch``.
+
+    The markers play through the epochs in the browser (:mod:`lossviz.figures.player`), opening at ``epoch``.
+    """
     fig = make_subplots(rows=1, cols=len(COSTS), horizontal_spacing=0.08,
                         subplot_titles=[f"{COST_LABELS[c]} cost C(w, b)" for c in COSTS])
+    markers = []
     for i, cost in enumerate(COSTS):
         col = i + 1
         fig.add_trace(go.Contour(
@@ -104,16 +121,25 @@ def path_figure(w_axis, b_axis, surfaces, history: NeuronHistory, epoch: int) ->
         fig.add_trace(go.Scatter(x=history.w[i, :1], y=history.b[i, :1], mode="markers", showlegend=False,
                                  marker=dict(size=9, color="white", line=dict(width=2, color=COLORS[cost])),
                                  hovertemplate="start w %{x:.2f}, b %{y:.2f}<extra></extra>"), row=1, col=col)
+        markers.append(len(fig.data))
         fig.add_trace(go.Scatter(
-            x=[history.w[i, epoch]], y=[history.b[i, epoch]], mode="markers", showlegend=False,
+            x=[history.w[i, epoch]], y=[history.b[i, epoch]], text=[epoch], mode="markers", showlegend=False,
             marker=dict(size=13, color=COLORS[cost], symbol="diamond", line=dict(width=2, color=theme.BLACK)),
-            hovertemplate=f"epoch {epoch}: w %{{x:.3f}}, b %{{y:.3f}}<extra></extra>",
+            hovertemplate="epoch %{text}: w %{x:.3f}, b %{y:.3f}<extra></extra>",
         ), row=1, col=col)
         fig.update_xaxes(title_text="w", row=1, col=col)
         fig.update_yaxes(title_text="b", row=1, col=col)
     fig.update_layout(**theme.layout(height=420, legend=dict(orientation="h", y=-0.2)),
-                      title=f"Paths over the (w, b) plane; marker at epoch {epoch}")
-    return fig
+                      title=_path_title(epoch))
+    shown, start = _epoch_frames(history, epoch)
+    frames = [dict(traces=markers, layout=dict(title=dict(text=_path_title(e))),
+                   data=[dict(x=player.rounded(history.w[i, e], 5), y=player.rounded(history.b[i, e], 5), text=[int(e)])
+                         for i in range(len(COSTS))]) for e in shown]
+    return player.add_player(fig, frames, [str(e) for e in shown], start, clearance=24)
+
+
+def _path_title(epoch: int) -> str:
+    return f"Paths over the (w, b) plane; marker at epoch {epoch}"
 
 
 def softmax_figure(curves, classes: int, dominant_logit: float, confident_level: float = 0.9) -> go.Figure:

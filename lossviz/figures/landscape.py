@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import plotly.graph_objects as go
 
-from lossviz.figures import theme
+from lossviz.figures import player, theme
 from lossviz.lessons.landscape_path import PcaPath
 from lossviz.lessons.landscape_runs import LineResult
 
@@ -150,9 +150,21 @@ def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, sc
                                marker=dict(symbol=symbols, size=10, line=dict(color="white", width=1.5))))
     data.append(go.Scatter(x=[0.0], y=[0.0], mode="markers", name="final weights",
                            marker=dict(symbol="x", size=13, color="white", line=dict(color="black", width=2))))
-    return go.Figure(data=data, layout=dict(
+    if path is not None:  # the epoch the player shows: a star that steps along the path
+        last = len(path.coords) - 1
+        data.append(go.Scatter(x=path.coords[-1:, 0], y=path.coords[-1:, 1], mode="markers", name="epoch shown",
+                               text=[f"epoch {last}"], hovertemplate="%{text}<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
+                               marker=dict(symbol="star", size=20, color=theme.VERMILLION,
+                                           line=dict(color="white", width=2))))
+    fig = go.Figure(data=data, layout=dict(
         title=_title(title), margin=MARGIN, font=theme.FONT, height=460, xaxis=dict(title=dict(text=x_title)),
         yaxis=dict(title=dict(text=y_title)), legend=dict(orientation="h", y=-0.18)))
+    if path is None:
+        return fig
+    epochs = player.frame_indices(len(path.coords))
+    frames = [dict(traces=[len(data) - 1], data=[dict(x=[float(path.coords[e, 0])], y=[float(path.coords[e, 1])],
+                                                      text=[f"epoch {e}"])]) for e in epochs]
+    return player.add_player(fig, frames, [str(e) for e in epochs])
 
 
 def surface3d_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, scale: ColourScale, unit: str,
@@ -192,7 +204,9 @@ def surface_alt(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, unit:
     if path is not None:
         text += (f". The path of {len(path.coords)} points (initial, then each epoch) runs from "
                  f"({path.coords[0, 0]:.3g}, {path.coords[0, 1]:.3g}) to the final weights at (0, 0); the two "
-                 f"components explain {path.explained[0]:.1%} and {path.explained[1]:.1%} of its variance")
+                 f"components explain {path.explained[0]:.1%} and {path.explained[1]:.1%} of its variance. On the "
+                 "contour map a star marks one epoch of the path; its Play, Pause, step and Reset buttons and "
+                 "scrubber move it along the path, and nothing moves by itself")
     return text + "."
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lossviz.figures import theme
+from lossviz.figures import player, theme
+from lossviz.lessons import kl_fit
 
 CLASS_COLOURS = theme.SERIES
 CLASS_MARKERS = theme.MARKERS
@@ -76,19 +77,54 @@ def kl_contribution_bars(p: np.ndarray, q: np.ndarray, forward_terms: np.ndarray
     return _layout(fig, "KL is not symmetric", height=380, top=80, barmode="group")
 
 
-def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, forward: np.ndarray, reverse: np.ndarray,
-                  forward_label: str, reverse_label: str, step: int) -> go.Figure:
-    """The mixture p with the current forward-KL and reverse-KL Gaussian fits over it."""
+PLOT_STRIDE = 16
+"""Every 16th point of the fit's grid is drawn (0.32 apart, drawn as splines): frames a sixteenth the size."""
+
+
+def _fit_labels(fit: kl_fit.FitFrame) -> tuple[str, str]:
+    return (f"forward KL(p‖q): μ={fit.means[0]:.2f}, σ={fit.stds[0]:.2f}",
+            f"reverse KL(q‖p): μ={fit.means[1]:.2f}, σ={fit.stds[1]:.2f}")
+
+
+def _fit_title(fit: kl_fit.FitFrame) -> str:
+    return f"Fitting one Gaussian q to p (step {fit.step})"
+
+
+def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, fits: Sequence[kl_fit.FitFrame]) -> go.Figure:
+    """The mixture p with the forward-KL and reverse-KL Gaussian fits over it, playable fit by fit.
+
+    Args:
+      x: the grid of ``mixture`` (every :data:`PLOT_STRIDE`-th point is drawn).
+      mixture: p on ``x``.
+      fits: the fits as :func:`lossviz.lessons.kl_fit.fit_kl_directions` yields them; the figure
+        opens on the last, and its player (:mod:`lossviz.figures.player`) steps through at most
+        :data:`player.MAX_FRAMES` of them.
+    """
+    x, mixture = np.asarray(x)[::PLOT_STRIDE], np.asarray(mixture)[::PLOT_STRIDE]
+    shown = [fits[i] for i in player.frame_indices(len(fits))]
+    means = np.array([f.means for f in shown])  # (frames, direction)
+    stds = np.array([f.stds for f in shown])
+    # One call for all curves, padded to MAX_FRAMES rows: one shape always, so jax compiles it once per process.
+    pad = ((0, player.MAX_FRAMES - len(shown)), (0, 0))
+    curves = kl_fit.gaussian_density(x, np.pad(means, pad, mode="edge")[..., None],
+                                     np.pad(stds, pad, mode="edge")[..., None])[:len(shown)]  # (frames, 2, points)
+    forward_label, reverse_label = _fit_labels(shown[-1])
     fig = go.Figure([
-        go.Scatter(x=x, y=mixture, name="mixture p", fill="tozeroy", line=dict(color=MIXTURE_COLOUR),
+        go.Scatter(x=x, y=mixture, name="mixture p", fill="tozeroy", line=dict(color=MIXTURE_COLOUR, shape="spline"),
                    fillcolor=theme.translucent(MIXTURE_COLOUR, 0.15)),
-        go.Scatter(x=x, y=forward, name=forward_label, line=dict(color=FORWARD_COLOUR, width=3)),
-        go.Scatter(x=x, y=reverse, name=reverse_label, line=dict(color=REVERSE_COLOUR, width=3, dash="dash")),
+        go.Scatter(x=x, y=curves[-1, 0], name=forward_label, line=dict(color=FORWARD_COLOUR, width=3, shape="spline")),
+        go.Scatter(x=x, y=curves[-1, 1], name=reverse_label,
+                   line=dict(color=REVERSE_COLOUR, width=3, dash="dash", shape="spline")),
     ])
-    top = max(float(mixture.max()), float(forward.max()), float(reverse.max()))
-    return _layout(fig, f"Fitting one Gaussian q to p (step {step})", height=380,
-                   xaxis_title="x", yaxis=dict(title="density", range=[0, 1.1 * top]),
-                   legend=dict(orientation="h", y=-0.2))
+    top = max(float(mixture.max()), float(curves.max()))
+    _layout(fig, _fit_title(shown[-1]), height=380, xaxis_title="x", yaxis=dict(title="density", range=[0, 1.1 * top]),
+            legend=dict(orientation="h", y=-0.2))
+    decimals = int(np.ceil(-np.log10(top))) + 3  # about a thousandth of the axis: under a pixel
+    frames = [dict(traces=[1, 2], layout=dict(title=dict(text=_fit_title(fit))),
+                   data=[dict(y=player.rounded(curves[k, d], decimals), name=label)
+                         for d, label in enumerate(_fit_labels(fit))])
+              for k, fit in enumerate(shown)]
+    return player.add_player(fig, frames, [str(fit.step) for fit in shown], prefix="Adam step ")
 
 
 def kl_objective_figure(objectives: np.ndarray) -> go.Figure:
@@ -113,7 +149,8 @@ def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_r
 
     Colour and marker = learning rate, line style = loss (CE solid, KL
     dashed), so that coinciding CE and KL curves show as one line with dashes
-    over it.
+    over it.  Once every epoch is in (``losses`` covers ``total_epochs``), a
+    player (:mod:`lossviz.figures.player`) reveals the curves epoch by epoch.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "training accuracy"))
     rank = {lr: i for i, lr in enumerate(sorted(set(learning_rates)))}
@@ -128,7 +165,47 @@ def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_r
     fig.update_xaxes(title_text="epoch", range=[1, max(total_epochs, 2)])
     fig.update_yaxes(type="log", dtick=1, tickformat=".2g", row=1, col=1)  # decades only: readable labels
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    return _layout(fig, "Every combination, trained together", height=420, top=80)
+    _layout(fig, "Every combination, trained together", height=420, top=80)
+    if losses.shape[1] < total_epochs or not labels:
+        return fig
+    return _reveal_player(fig, losses.shape[1])
+
+
+def _reveal_player(fig: go.Figure, epochs: int) -> go.Figure:
+    """Frames that reveal a two-panel figure's curves epoch by epoch, a few bytes each.
+
+    The curves move onto hidden copies of the two panels (axes x3/y3 over the
+    loss panel, x4/y4 over the accuracy one; each hidden y axis ``matches`` its
+    visible one) that start where the visible panels do and have the same
+    scale, but end at the epoch shown: plotly clips each trace to its axes'
+    domain, so a frame reveals epochs 1 … e by setting two domains and ranges
+    and sends no data at all.  The visible x axes do not zoom (the hidden ones
+    could not follow).
+    """
+    span = max(epochs, 2) - 1
+    hidden = {"x": ("x3", "y3"), "x2": ("x4", "y4")}
+    for trace in fig.data:
+        trace.xaxis, trace.yaxis = hidden[trace.xaxis or "x"]
+    panels = {}
+    for n, (x_name, y_name) in ((3, ("xaxis", "yaxis")), (4, ("xaxis2", "yaxis2"))):
+        x_axis, y_axis = fig.layout[x_name], fig.layout[y_name]
+        start, end = x_axis.domain
+        panels[f"xaxis{n}"] = (start, end)
+        x_axis.fixedrange = True
+        fig.layout[f"xaxis{n}"] = dict(domain=[start, end], range=[1, 1 + span], anchor=f"y{n}", visible=False,
+                                       fixedrange=True)
+        fig.layout[f"yaxis{n}"] = dict(domain=y_axis.domain, matches=y_name.replace("axis", ""), type=y_axis.type,
+                                       anchor=f"x{n}", visible=False)
+    for x_name, y_name in (("x", "y"), ("x2", "y2")):  # plotly draws only panels that hold a trace
+        fig.add_trace(go.Scatter(x=[], y=[], xaxis=x_name, yaxis=y_name, showlegend=False, hoverinfo="skip"))
+    frames = []
+    shown_epochs = player.frame_indices(epochs) + 1
+    for epoch in shown_epochs:
+        share = max((epoch - 1) / span, 0.004)  # a sliver at epoch 1: a zero-width domain is not drawn
+        frames.append(dict(data=[], traces=[], layout={
+            axis: dict(domain=[round(float(start), 4), round(float(start + share * (end - start)), 4)],
+                       range=[1, round(float(1 + share * span), 3)]) for axis, (start, end) in panels.items()}))
+    return player.add_player(fig, frames, [str(e) for e in shown_epochs], clearance=24)
 
 
 def decision_regions(gx: np.ndarray, gy: np.ndarray, probabilities: np.ndarray, x: np.ndarray,
