@@ -14,8 +14,9 @@ frames jump (transitions of 0 ms, no easing).
 
 **Step ±1 without the server.**  A plotly button's arguments are fixed when
 the figure is drawn, but a frame may carry layout updates: frame *k* rewrites
-the Play and step buttons (one small menu of their own) so that the steps
-point at frames *k* − 1 and *k* + 1 and Play continues after *k*.  Frames are
+the row of buttons so that the steps point at frames *k* − 1 and *k* + 1 and
+Play continues after *k* (plotly replaces a menu's buttons as a whole, and
+one menu is what keeps them from overlapping on a phone).  Frames are
 drawn with plotly's ``redraw`` (its default), which is what makes the rewritten
 buttons take effect.
 
@@ -45,18 +46,18 @@ FRAME_MS = 150
 """Time per frame at 1×."""
 SPEEDS = (0.5, 1.0, 2.0, 4.0)
 PLAY, PAUSE, STEP_BACK, STEP_ON, RESET = "▶ Play", "❚❚ Pause", "◀ step", "step ▶", "⟲ Reset"
-SLIDER_LENGTH = 0.76
+SLIDER_LENGTH = 0.78
 """The scrubber's share of the width; the speed choice sits right of it."""
 PLAYER_HEIGHT = 108
 """Pixels the buttons and the scrubber take above the plot (added to the figure's height and top margin)."""
 BUTTON_STYLE = dict(bgcolor="white", bordercolor=theme.GREY, borderwidth=1,
-                    font=dict(color=theme.BLACK, size=12))
+                    font=dict(color=theme.BLACK, size=11))
 ALT_SENTENCE = ("The chart is an animation that does not move by itself: its Play, Pause, step and Reset "
                 "buttons and the scrubber under them show it frame by frame.")
 """Appended to the ``alt`` of an animated figure (:func:`alt_of`)."""
 
-# Menu order in ``layout.updatemenus``: frames rewrite menu MOVING only.
-MOVING, FIXED, SPEED = 0, 1, 2
+# Menu order in ``layout.updatemenus``: frames rewrite menu BUTTONS only.
+BUTTONS, SPEED = 0, 1
 
 
 def frame_indices(total: int, most: int = MAX_FRAMES, keep: int | None = None) -> np.ndarray:
@@ -91,13 +92,15 @@ def _animate_args(names, duration_ms: float, fromcurrent: bool = False) -> list:
     return [names, options]
 
 
-def _moving_buttons(names: Sequence[str], k: int, play_from: Sequence[str] | None = None) -> list[dict]:
-    """Play (on from frame ``k``) and the two steps (to frames k − 1 and k + 1), as frame ``k`` sets them."""
+def _buttons(names: Sequence[str], k: int, play_from: Sequence[str] | None = None) -> list[dict]:
+    """The row of buttons as frame ``k`` sets it: Play on from ``k``, Pause, steps to k − 1 and k + 1, Reset."""
     last = len(names) - 1
     return [
         dict(label=PLAY, method="animate", args=_animate_args(play_from, FRAME_MS, fromcurrent=True)),
+        dict(label=PAUSE, method="animate", args=_animate_args([None], 0)),
         dict(label=STEP_BACK, method="animate", args=_animate_args([names[max(k - 1, 0)]], 0)),
         dict(label=STEP_ON, method="animate", args=_animate_args([names[min(k + 1, last)]], 0)),
+        dict(label=RESET, method="animate", args=_animate_args([names[0]], 0)),
     ]
 
 
@@ -134,10 +137,10 @@ def add_player(fig: go.Figure, frames: Sequence[dict], labels: Sequence[str], st
                prefix: str = "epoch ", clearance: int = 0) -> AnimatedFigure:
     """Give ``fig`` its frames, the player's buttons and a scrubber; it opens on frame ``start``.
 
-    Row one: Play, step back, step on (left); Pause, Reset (right).  Row two:
-    the scrubber with the current frame's label, and the speed (a choice plays
-    at that speed from the frame shown; before the player has shown any frame,
-    plotly knows no current one and plays from the first).
+    Row one: Play, Pause, step back, step on, Reset.  Row two: the scrubber
+    with the current frame's label, and the speed (a choice plays at that
+    speed from the frame shown; before the player has shown any frame, plotly
+    knows no current one and plays from the first).
 
     Args:
       fig: the figure as it looks at frame ``start`` (its traces drawn there).
@@ -159,20 +162,17 @@ def add_player(fig: go.Figure, frames: Sequence[dict], labels: Sequence[str], st
     start = count - 1 if start is None else min(max(int(start), 0), count - 1)
     names = [str(k) for k in range(count)]
     built = [dict(name=names[k], data=list(frame["data"]), traces=list(frame["traces"]),
-                  layout=dict(frame.get("layout", {}), updatemenus=[dict(buttons=_moving_buttons(names, k))]))
+                  layout=dict(frame.get("layout", {}), updatemenus=[dict(buttons=_buttons(names, k))]))
              for k, frame in enumerate(frames)]
     # Until a frame has played plotly knows no current frame, so Play first lists the frames after ``start``.
     first_play = None if start == count - 1 else names[start + 1:]
     row = dict(type="buttons", direction="left", showactive=False, y=1, yanchor="bottom",
                pad=dict(b=clearance + 66), **BUTTON_STYLE)
-    speeds = [dict(label=f"speed {s:g}×", method="animate",
-                   args=_animate_args(None, FRAME_MS / s, fromcurrent=True)) for s in SPEEDS]
-    menus = [None] * 3
-    menus[MOVING] = dict(row, x=0, xanchor="left", buttons=_moving_buttons(names, start, first_play))
-    menus[FIXED] = dict(row, x=1, xanchor="right", buttons=[
-        dict(label=PAUSE, method="animate", args=_animate_args([None], 0)),
-        dict(label=RESET, method="animate", args=_animate_args([names[0]], 0)),
-    ])
+    speeds = [dict(label=f"{s:g}×", method="animate", args=_animate_args(None, FRAME_MS / s, fromcurrent=True))
+              for s in SPEEDS]
+    menus = [None] * 2
+    # A little left of the plot, into the y axis's margin: the row then fits a phone's 390 px.
+    menus[BUTTONS] = dict(row, x=-0.045, xanchor="left", buttons=_buttons(names, start, first_play))
     menus[SPEED] = dict(BUTTON_STYLE, type="dropdown", direction="down", showactive=True, active=SPEEDS.index(1.0),
                         buttons=speeds, x=1, xanchor="right", y=1, yanchor="bottom", pad=dict(b=clearance + 6))
     slider = dict(
