@@ -84,9 +84,119 @@ def translucent(colour: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha:g})"
 
 
+LEGEND_BELOW = dict(yref="container", y=0, yanchor="bottom")
+"""Where a horizontal legend under the plot goes: at the figure's bottom edge, the plot shrinking to make room.
+
+Placed at a fixed distance under the plot instead (``y=-0.2``), a legend that wraps onto several rows on a
+390 px phone ran into the x-axis title; anchored to the figure's edge, plotly pushes the margin for it."""
+
+
 def layout(**overrides) -> dict:
     """The shared layout (margins, fonts, the series colours as colorway), ``overrides`` on top.
 
+    A horizontal legend placed under the plot (``y < 0``) is anchored as :data:`LEGEND_BELOW`.
     Pass to ``go.Figure(layout=...)`` or ``fig.update_layout(**...)``.
     """
-    return dict(margin=MARGIN, font=FONT, colorway=list(SERIES)) | overrides
+    merged = dict(margin=MARGIN, font=FONT, colorway=list(SERIES)) | overrides
+    legend = merged.get("legend")
+    if isinstance(legend, dict) and legend.get("orientation") == "h" and legend.get("y", 1) < 0:
+        merged["legend"] = legend | LEGEND_BELOW
+    return merged
+
+
+# -- projector mode ------------------------------------------------------------
+PROJECTOR_LINE_SCALE = 2.0
+"""Line widths in projector mode, relative to the figure's own (plotly's default width is 2 px)."""
+PROJECTOR_MARKER_SCALE = 1.5
+PROJECTOR_FONT_SCALE = 1.4
+PROJECTOR_MIN_FONT = 18
+"""Smallest chart text in projector mode, in px (the body text is 22 px there)."""
+PROJECTOR_GRID = dict(gridwidth=2, gridcolor="rgba(128, 128, 128, 0.55)")
+"""Stronger gridlines: a mid grey that stands out on white and on black alike (the theme stays Streamlit's)."""
+_LINE_TRACES = {"scatter", "scattergl", "scatter3d", "scatterpolar", "scatterternary", "contour"}
+_PLOTLY_DEFAULT_SIZES = dict(line=2.0, marker=6.0, font=12.0)
+
+
+def projector(fig):
+    """A copy of the finished figure ``fig`` restyled for a projector: lines ×2, markers ×1.5, text ×1.4 (at
+    least :data:`PROJECTOR_MIN_FONT` px), stronger gridlines; in its animation ``frames`` too.
+
+    Colours, dashes and the template are left alone, so the chart still follows Streamlit's light or dark theme.
+    """
+    import plotly.graph_objects as go
+
+    out = go.Figure(fig)
+    for trace in out.data:
+        _projector_trace(trace)
+    out.layout.font.size = max(PROJECTOR_MIN_FONT, (out.layout.font.size or _PLOTLY_DEFAULT_SIZES["font"])
+                               * PROJECTOR_FONT_SCALE)
+    out.layout.xaxis.gridwidth = out.layout.yaxis.gridwidth = 1  # so the axes are in its spec, set below
+    _projector_layout(out.layout)
+    for frame in out.frames or ():
+        for trace in frame.data or ():
+            _projector_trace(trace)
+        if frame.layout is not None:
+            _projector_layout(frame.layout)
+    return out
+
+
+def _scaled(value, scale: float, default: float):
+    if value is None:
+        return default * scale
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return np.asarray(value, dtype=float) * scale
+    return value * scale
+
+
+def _projector_trace(trace) -> None:
+    if "colorbar" in trace:
+        _at_least(trace.colorbar.tickfont, PROJECTOR_MIN_FONT)
+    if trace.type not in _LINE_TRACES:
+        return
+    trace.line.width = _scaled(trace.line.width, PROJECTOR_LINE_SCALE, _PLOTLY_DEFAULT_SIZES["line"])
+    if "marker" in trace and ("markers" in (getattr(trace, "mode", None) or "") or trace.marker.size is not None):
+        trace.marker.size = _scaled(trace.marker.size, PROJECTOR_MARKER_SCALE, _PLOTLY_DEFAULT_SIZES["marker"])
+        if trace.marker.line.width:
+            trace.marker.line.width = _scaled(trace.marker.line.width, PROJECTOR_LINE_SCALE, 1.0)
+    if "textfont" in trace and isinstance(trace.textfont.size, (int, float)):
+        trace.textfont.size = max(PROJECTOR_MIN_FONT, trace.textfont.size * PROJECTOR_FONT_SCALE)
+
+
+def _projector_layout(layout) -> None:
+    """Every font set under ``layout`` (titles, legends, ticks, annotations) ×1.4; every axis's grid stronger."""
+    spec = layout.to_plotly_json()
+    spec.pop("template", None)  # Streamlit's theme: left alone
+    for path in _font_paths(spec):
+        font = layout
+        for step in path:
+            font = font[step]
+        font.size = max(PROJECTOR_MIN_FONT, font.size * PROJECTOR_FONT_SCALE)
+    # Streamlit's chart theme gives ticks, axis titles and legends font sizes of their own (they beat
+    # layout.font), so those are set here outright where the builder left them unset.
+    axes = [layout[name] for name in spec if name[1:5] == "axis" and name[0] in "xy"]
+    for scene in (layout[name] for name in spec if name.startswith("scene")):
+        axes += [scene.xaxis, scene.yaxis, scene.zaxis]
+    for axis in axes:
+        axis.update(PROJECTOR_GRID)
+        _at_least(axis.tickfont, PROJECTOR_MIN_FONT)
+        _at_least(axis.title.font, PROJECTOR_MIN_FONT + 2)
+    _at_least(layout.legend.font, PROJECTOR_MIN_FONT)
+    _at_least(layout.title.font, PROJECTOR_MIN_FONT + 4)
+
+
+def _at_least(font, size: float) -> None:
+    font.size = max(size, font.size or 0)
+
+
+def _font_paths(node, path: tuple = ()):
+    """Paths to every ``…font`` with a numeric size in a layout's plain spec (the root ``font`` excepted)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith("font") and isinstance(value, dict) and isinstance(value.get("size"), (int, float)):
+                if path or key != "font":
+                    yield path + (key,)
+            elif isinstance(value, (dict, list, tuple)):
+                yield from _font_paths(value, path + (key,))
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _font_paths(value, path + (index,))

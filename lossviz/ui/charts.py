@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lossviz.figures import player, theme
 from lossviz.lessons import describe
+from lossviz.ui import present
 
 DOWNLOAD_LABEL = "Download the data (CSV)"
 MAX_ROWS = 20_000  # a surface of 141×141 points is 19,881 rows; more is decimated, not dropped silently
@@ -91,7 +93,8 @@ def chart(fig, alt: str | None = None, data=None, key: str | None = None, box=No
     """Draw ``fig`` with an accessible name and, under it, a "Data" expander with its numbers.
 
     Args:
-      fig: a plotly figure (drawn in Streamlit's chart theme, the default).
+      fig: a plotly figure (drawn in Streamlit's chart theme, the default; restyled by
+        ``theme.projector`` in projector mode, its alt and table taken from it as built).
       alt: the one-sentence takeaway; None takes the generic one from the figure's traces.
       data: the table to show (DataFrame or dict of columns); None takes every trace's points.
       key: the chart's element key; the table and the download get keys derived from it.
@@ -100,12 +103,13 @@ def chart(fig, alt: str | None = None, data=None, key: str | None = None, box=No
       label: the expander's label.
     """
     box = st if box is None else box
-    alt = alt or figure_alt(fig)
+    alt = player.alt_of(fig, alt or figure_alt(fig))
+    drawn = player.keep_player(fig, theme.projector(fig)) if present.on() else fig
     if not with_data:
-        box.plotly_chart(fig, width="stretch", key=key, alt=alt)
+        box.plotly_chart(drawn, width="stretch", key=key, alt=alt)
         return
     with box.container():
-        st.plotly_chart(fig, width="stretch", key=key, alt=alt)
+        st.plotly_chart(drawn, width="stretch", key=key, alt=alt)
         data_expander(figure_table(fig) if data is None else data, label, key)
 
 

@@ -30,16 +30,22 @@ re-checks it), a bound widget cannot carry this app's links:
 So a link value comes, in order of preference, from the live widget, the link,
 the value the visitor last had on this page in this session, or the default;
 and the page writes its non-default values back with ``st.query_params``.
+
+Two keys work on every page: ``present=1`` (projector mode, :mod:`lossviz.ui.present`) and
+``hide=a,b``, which hides the controls of those link keys (not drawn, their values still from
+the link) and the sections declared with :meth:`UrlState.shows`, until Reveal drops it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import streamlit as st
 
+from lossviz.ui import present
 from lossviz.ui.navigation import run_under_app_navigation
 
 MAX_PARAM_LENGTH = 200
@@ -47,6 +53,10 @@ MAX_PARAM_LENGTH = 200
 
 FIELDS_STATE_KEY = "_lossviz_link_fields"
 """Session-state entry holding each page's :class:`LinkField` by link name (tests fuzz them directly)."""
+
+HIDE_KEY = "hide"
+"""The link parameter naming the controls and sections an exercise link hides until Reveal."""
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a hideable name: a link key or a section name
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,37 @@ def text_field(check: Callable[[str], Any]) -> LinkField:
     return LinkField(parse, str)
 
 
+def names_field(known: Collection[str] | None = None, unsure: bool = False) -> LinkField:
+    """Names of hideable controls and sections, written ``a,b,c``; names not in ``known`` are dropped with a notice.
+
+    ``known`` None accepts every well-formed name.  ``unsure``: ``known`` may lack names (a hidden section's
+    controls were not reached), so names outside it are kept, with a notice that says so.
+
+    >>> notices = []
+    >>> names_field({"x", "curves"}).parse("hide", "curves,zz,x,curves", notices), notices[0][:33]
+    (['curves', 'x'], '`hide`: ignored unknown names zz ')
+    """
+
+    def parse(key: str, raw: str, notices: list[str]) -> list[str]:
+        chosen, unknown = [], []
+        for part in raw.split(",") if raw else []:
+            part = part.strip()
+            well_formed = bool(NAME_PATTERN.fullmatch(part))
+            if well_formed and (known is None or part in known or unsure):
+                if part not in chosen:
+                    chosen.append(part)
+            if part and not (well_formed and (known is None or part in known)) and part not in unknown:
+                unknown.append(part)
+        if unknown:
+            names = ", ".join(map(_short, unknown))
+            notices.append(f"`{_short(key)}`: " + (f"{names} not found on this page, unless inside a hidden section"
+                                                   if unsure else f"ignored unknown names {names}")
+                           + " (the page lists its names under Exercise links in the sidebar).")
+        return chosen
+
+    return LinkField(parse, ",".join)
+
+
 CLAIMED = text_field(lambda raw: None)
 """The field of a parameter a page reads itself (:meth:`UrlState.claim`): any text, checked by the page."""
 
@@ -215,7 +256,16 @@ class UrlState:
         self._fields: dict[str, LinkField] = {}
         self._notices: list[str] = []
         self._notice_box = st.empty()
+        self._reveal_box = st.empty()
         st.session_state.setdefault(FIELDS_STATE_KEY, {})[page] = self._fields
+        self._fields[present.PRESENT_KEY] = flag_field()
+        present.start(read_link(present.PRESENT_KEY, self._query.get(present.PRESENT_KEY, []), flag_field(),
+                                self._notices))
+        self._fields[HIDE_KEY] = names_field()
+        # Judged against the page's names in finish(), when they are all known; here only what to hide.
+        self._hide = set(read_link(HIDE_KEY, self._query.get(HIDE_KEY, []), names_field(), []) or ())
+        self._hideable: list[str] = []
+        self._skipped_section = False
 
     def _bind(self, key: str, default: Any, field: LinkField, make_widget: Callable[[str], Any]) -> Any:
         if key in self._fields:
@@ -227,7 +277,10 @@ class UrlState:
             value = st.session_state.get(shadow_key, default)
             parsed = read_link(key, self._query.get(key, []), field, self._notices)
             st.session_state[state_key] = value if parsed is None else parsed
-        value = make_widget(state_key)
+        if field is not CLAIMED:
+            self._hideable.append(key)
+        # A hidden control is not drawn; its value is the one the link, the session or the default gives.
+        value = st.session_state[state_key] if key in self._hide else make_widget(state_key)
         st.session_state[shadow_key] = value
         text = field.serialize(value)
         if value == default:
@@ -243,29 +296,53 @@ class UrlState:
         values = self._query.get(key)
         return values[-1] if values else None
 
+    def shows(self, name: str) -> bool:
+        """Declare a hideable section ``name`` of the page; False when the link hides it (``hide=name``)."""
+        if name not in self._hideable:
+            self._hideable.append(name)
+        hidden = name in self._hide
+        self._skipped_section |= hidden
+        return not hidden
+
     def note(self, message: str) -> None:
         """Add a notice of the page's own to the notice area at the top."""
         self._notices.append(message)
 
     def finish(self) -> None:
-        """Report unknown link parameters and show every notice of this run."""
+        """Report unknown link parameters, list the page's hideable names, and show every notice of this run.
+
+        Keys that a hidden section may hold are judged by an earlier full run of the page in this process.
+        """
+        judged, seen_keys, seen_names = present.page_names(self.page, not self._skipped_section,
+                                                           set(self._fields), self._hideable)
         for key in self._query:
-            if key not in self._fields:
+            if key not in self._fields and (not self._skipped_section or judged and key not in seen_keys):
                 self._notices.append(unknown_notice(key))
                 del st.query_params[key]
-        self._show()
+        self._fields[HIDE_KEY] = names_field(seen_names, unsure=not judged)
+        hidden = read_link(HIDE_KEY, self._query.get(HIDE_KEY, []), self._fields[HIDE_KEY], self._notices)
+        if hidden is not None:
+            text = self._fields[HIDE_KEY].serialize(hidden)
+            if not hidden:
+                del st.query_params[HIDE_KEY]
+            elif st.query_params.get_all(HIDE_KEY) != [text]:
+                st.query_params[HIDE_KEY] = text
+        self._show([name for name in hidden or [] if name in seen_names])
+        present.exercise_links(self.page, self._hideable)
 
     def stop(self) -> None:
         """End the page here, like ``st.stop()``, with this run's notices shown.
 
         Parameters of widgets the page did not reach are not called unknown.
         """
-        self._show()
+        self._show([name for name in self._hideable if name in self._hide])
         st.stop()
 
-    def _show(self) -> None:
+    def _show(self, hidden: Sequence[str]) -> None:
         if self._notices:
             self._notice_box.warning("  \n".join(self._notices), icon=":material/link_off:")
+        if hidden:
+            present.reveal_button(self._reveal_box, hidden, self.page, HIDE_KEY)
 
     # -- widgets ---------------------------------------------------------
     def slider(self, label: str, key: str, min_value: float, max_value: float, value: float,
