@@ -8,6 +8,7 @@ that the system prefers dark; ``.streamlit/config.toml`` defines both themes and
 from __future__ import annotations
 
 import itertools
+import re
 import time
 
 import numpy as np
@@ -31,11 +32,9 @@ STREAMLIT_OWN = {
     # option on a primary tint: on a dark page no colour gives both 4.5:1. The buttons win (4.6:1); the
     # selected option reads 4.3:1 (and is also marked by its tinted background and border).
     ("color-contrast", "dark", "selected segmented-control option"),
-    # A display formula wider than its column scrolls inside KaTeX's span, which cannot take focus;
-    # so does st.code's <pre> (the lab's Keras snippet; st.code(..., wrap_lines=True) would avoid it).
-    ("scrollable-region-focusable", None, "KaTeX display formula"),
-    ("scrollable-region-focusable", None, "code block"),
 }
+# Not exempt any more: display formulas have room to stand unscrolled (a KaTeX span that scrolls cannot take
+# focus), and code blocks wrap their lines (st.code(..., wrap_lines=True)); ELEMENT_KIND still names them.
 ELEMENT_KIND = """el => {
     if (!el) return '';
     if (el.closest('.katex-display') || el.classList.contains('katex-display')) return 'KaTeX display formula';
@@ -93,6 +92,44 @@ def test_figure_alt_and_table_come_from_the_traces():
     assert set(table["series"]) == {"y = 0.3", "y = 0.8", ""}
     assert describe.live_loss("Run #1", 40, 120, None) == "Run #1: step 40 of 120, no loss recorded yet."
     assert describe.live_loss("Run #1", 120, 120, 0.10712) == "Run #1: step 120 of 120, loss 0.107."
+
+
+def test_progress_line_names_the_epoch_and_the_loss():
+    assert describe.progress_line("Training", 2, 6, loss=0.10712) == "Training: epoch 2 of 6, loss 0.107."
+    assert describe.progress_line("Queued", 0, 6, loss=None) == "Queued: epoch 0 of 6."
+    assert describe.progress_line("Adam", 1200, 2000, unit="step", mean_BCE=0.35) == \
+        "Adam: step 1,200 of 2,000, mean BCE 0.35."
+
+
+def test_live_status_speaks_at_a_human_pace():
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from lossviz.ui import words
+
+        box = words.live_region("t")
+        words.live_status(box, "t", st.session_state.get("say", "first"), final=st.session_state.get("final", False))
+
+    at = AppTest.from_function(script).run()
+    region = lambda: at.markdown[0].value  # noqa: E731
+    assert 'role="status" aria-live="polite"' in region() and "first" in region()
+    at.session_state["say"] = "second"
+    assert "first" in at.run().markdown[0].value  # too soon after the first: still the first
+    at.session_state["final"] = True
+    assert "second" in at.run().markdown[0].value  # the last sentence comes at once
+    at.session_state["say"], at.session_state["final"] = "<b>&", False
+    at.session_state["_lossviz_live_status:t"] = ("second", 0.0)  # said long ago
+    assert "&lt;b&gt;&amp;" in at.run().markdown[0].value  # plain text, escaped
+
+
+def test_softmax_kl_training_says_where_it_is_in_a_live_region():
+    at = app_test("pages/softmax-kl.py", {"loss": "categorical_crossentropy", "lr": "0.1", "ep": "5"})
+    at.button(key="softmax-kl:train").click().run()
+    region = [m.value for m in at.markdown if 'role="status"' in m.value]
+    assert len(region) == 1 and 'aria-live="polite"' in region[0], region
+    assert re.search(r"Finished: epoch 5 of 5, best accuracy (0|1)\.?\d*\.", region[0]), region
 
 
 def test_series_colours_stay_apart_under_colour_blindness():
@@ -154,12 +191,26 @@ def unnamed_figures(page) -> list[str]:
             .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => 'img ' + i.src.slice(0, 60))]""")
 
 
+def formulas(page) -> dict[str, int]:
+    """How many KaTeX formulas the page draws, how many carry MathML, display formulas, and those with words."""
+    return page.evaluate("""() => {
+        const katex = [...document.querySelectorAll('[data-testid="stMain"] .katex')];
+        const display = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stMarkdown"]')]
+            .filter(m => m.querySelector('.katex-display'));
+        const worded = display.filter(m => {
+            const next = m.closest('[data-testid="stElementContainer"]').nextElementSibling;
+            return next && next.querySelector('[data-testid="stCaptionContainer"]')
+                && next.innerText.trim().split(/\\s+/).length >= 5; });
+        return {katex: katex.length, mathml: katex.filter(k => k.querySelector('.katex-mathml math')).length,
+                display: display.length, worded: worded.length}; }""")
+
+
 def not_streamlit_own(found, theme_name: str):
     return [v for v in found if (v[0], None, v[1]) not in STREAMLIT_OWN and (v[0], theme_name, v[1]) not in STREAMLIT_OWN]
 
 
-@pytest.fixture(scope="module")
-def audit(browser, server_url):
+@pytest.fixture(scope="session")  # not "module": xdist may run other modules' tests in between, and
+def audit(browser, server_url):  # pytest would then tear a module fixture down and audit all again
     """Every sidebar page opened in each theme once: its axe violations and its unnamed figures."""
     found = {}
     for theme_name in THEMES:
@@ -170,7 +221,7 @@ def audit(browser, server_url):
             wait_for_app(page, timeout_ms=180_000)
             assert not error_texts(page), (theme_name, path, error_texts(page))
             screenshot(page, f"a11y-{theme_name}-{path or 'home'}")
-            found[theme_name, path or "home"] = (axe_violations(page), unnamed_figures(page))
+            found[theme_name, path or "home"] = (axe_violations(page), unnamed_figures(page), formulas(page))
         context.close()
     return found
 
@@ -178,14 +229,41 @@ def audit(browser, server_url):
 @pytest.mark.browser
 @pytest.mark.parametrize("theme_name", THEMES)
 def test_every_page_passes_axe_wcag21_aa(audit, theme_name):
-    failures = {path: not_streamlit_own(v, t) for (t, path), (v, _) in audit.items() if t == theme_name}
+    failures = {path: not_streamlit_own(v, t) for (t, path), (v, *_) in audit.items() if t == theme_name}
     assert not any(failures.values()), {p: f for p, f in failures.items() if f}
 
 
 @pytest.mark.browser
 def test_every_chart_and_image_has_a_name(audit):
-    charts = {key: unnamed for key, (_, unnamed) in audit.items() if unnamed}
+    charts = {key: unnamed for key, (_, unnamed, _) in audit.items() if unnamed}
     assert not charts
+
+
+@pytest.mark.browser
+def test_formulas_keep_their_mathml_and_words(audit):
+    """KaTeX draws each formula twice: as HTML for the eye and as MathML (``<math>``) for screen readers."""
+    drawn = {key: found for key, (_, _, found) in audit.items()}
+    assert drawn["light", "gradients"]["display"] >= 13 and drawn["light", "bce"]["display"] >= 8, drawn
+    for key, found in drawn.items():
+        assert found["mathml"] == found["katex"], (key, found)  # every formula, inline ones too
+        assert found["display"] == found["worded"], (key, found)  # words right under each display formula
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("theme_name", THEMES)
+def test_projector_mode_passes_axe_wcag21_aa(browser, server_url, theme_name):
+    """Projector mode (present=1: larger type, thicker chart lines, prose folded) keeps the contrast, in both themes."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=theme_name)
+    page = context.new_page()
+    found = {}
+    for path in ("", "gradients"):
+        page.goto(f"{server_url}/{path}?present=1")
+        wait_for_app(page, timeout_ms=180_000)
+        assert not error_texts(page), (path, error_texts(page))
+        screenshot(page, f"a11y-present-{theme_name}-{path or 'home'}")
+        found[path or "home"] = not_streamlit_own(axe_violations(page), theme_name) + unnamed_figures(page)
+    context.close()
+    assert not any(found.values()), found
 
 
 @pytest.mark.browser
@@ -232,4 +310,42 @@ def test_keyboard_alone_trains_a_run_on_the_lab(browser, server_url):
     assert any("step" in (c or "") for c in page.evaluate(
         """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].map(c => c.getAttribute('aria-label'))"""))
     assert not not_streamlit_own(axe_violations(page), "light")  # the lab with its charts drawn
+    context.close()
+
+
+LIVE_REGION = '[data-testid="stMain"] [role="status"][aria-live="polite"]'
+
+
+@pytest.mark.browser
+def test_lab_announces_its_progress_politely_in_one_live_region(browser, server_url):
+    from lossviz.ui.words import ANNOUNCE_SECONDS
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server_url}/mnist?p=classifier-cce&n=1000&ep=2&seed=19")  # a run no other test trains
+    wait_for_app(page)
+    assert page.locator(LIVE_REGION).count() == 1  # there before anything is said: changes are announced
+    page.locator('[data-testid="stBaseButton-primary"]').filter(has_text="Train").click()
+    sample = f"""() => {{ const e = document.querySelector('{LIVE_REGION}');
+        if (!e) return ['', false]; const kept = e.dataset.seen === 'yes'; e.dataset.seen = 'yes';
+        return [e.innerText.trim(), kept]; }}"""
+    heard, remounted_in_a_poll = [], 0
+    deadline = time.time() + 240
+    while time.time() < deadline and not (heard and heard[-1][1].startswith(("Finished", "Diverged", "Stopped"))):
+        text, kept = page.evaluate(sample)
+        if heard and text == heard[-1][1] and not kept:
+            remounted_in_a_poll += 1  # a new node with the same words: a fragment poll replaced the region
+        if text and (not heard or text != heard[-1][1]):
+            heard.append((time.time(), text))
+        time.sleep(0.1)
+    wait_for_app(page)
+    assert page.locator(LIVE_REGION).count() == 1
+    assert page.locator(LIVE_REGION).get_attribute("aria-atomic") == "true"
+    assert remounted_in_a_poll == 0, heard
+    texts = [text for _, text in heard]
+    assert texts[0].startswith(("Queued", "Training: epoch 0 of 2")), texts
+    assert re.fullmatch(r"Finished: epoch 2 of 2, loss \d\.\d+\.", texts[-1]), texts
+    changes = [t for t, _ in heard[1:-1]]  # seen as they happened (the first was set before it was seen)
+    assert all(b - a >= ANNOUNCE_SECONDS - 0.5 for a, b in zip(changes, changes[1:])), heard
+    assert len(heard) <= 2 + (heard[-1][0] - heard[0][0]) / (ANNOUNCE_SECONDS - 0.5), heard  # the final comes at once
     context.close()
