@@ -83,6 +83,11 @@ def _dataset(config: TrainConfig, mnist, train_size: int | None):
         config, mnist=mnist, limit_train=n, limit_test=test_size(n))))[1]
 
 
+def shared_dataset(config: TrainConfig, mnist, train_size: int | None = None):
+    """The device-resident dataset the workers train ``config`` on, made once per shape (the warm-up's too)."""
+    return _dataset(config, mnist, train_size)
+
+
 def _leaves(params) -> list[np.ndarray]:
     import jax
 

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from lossviz import data
+from lossviz import data, warmup
 
 
 @st.cache_resource(show_spinner="Loading MNIST…", max_entries=2)
@@ -19,6 +19,25 @@ def _cached_mnist(path: str | None) -> data.Mnist:
 def cached_mnist() -> data.Mnist:
     """MNIST from ``LOSSVIZ_MNIST`` or the usual sources, loaded once per process; raises ``DataError``."""
     return _cached_mnist(os.environ.get(data.MNIST_ENV) or None)
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> warmup.WarmUp:
+    # Streamlit 1.67 runs no code of ours when `streamlit run app.py` starts (its lifespan hook needs the
+    # app to be an st.App served by uvicorn), so the first script run of the process starts it, once.
+    return warmup.start(cached_mnist)
+
+
+def warm_up() -> warmup.WarmUp | None:
+    """Start this server process's warm-up once (the compilation cache, then the presets in the background).
+
+    Under AppTest only the compilation cache is turned on (tests compile what they use): a session served
+    over HTTP always has request headers, one of AppTest never does.
+    """
+    if not st.context.headers:
+        warmup.configure_compilation_cache()
+        return None
+    return _warm_up()
 
 
 def mnist_or_error() -> data.Mnist | None:
