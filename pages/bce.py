@@ -6,11 +6,13 @@ from lossviz import settings, ui
 from lossviz.lessons import bce, bce_mnist
 from lossviz.figures import bce as bce_plots
 from lossviz.lessons import describe
+from lossviz.cache import BoundedCache
 from lossviz.ui.charts import chart
+from lossviz.ui.words import formula, live_region, live_status
 
 st.title("BCE landscape")
 url = ui.UrlState("bce")
-st.markdown(
+ui.prose(
     "Binary cross-entropy compares a target $y$ with a prediction $p$: "
     "$\\mathrm{BCE}(y, p) = -y\\log p - (1-y)\\log(1-p)$. It works for **soft** targets too "
     "(any $y \\in [0, 1]$, such as an MNIST pixel scaled to [0, 1]): it is smallest at $p = y$. "
@@ -51,6 +53,12 @@ def digit_facts(digit: int, _image) -> dict:
     bound, _ = bce_mnist.simplex_optimum(bce_mnist.unit_pixels(_image))
     return {"target": bce_mnist.unit_pixels(_image), "floor": bce_mnist.image_floor(_image), "bound": bound,
             "total": bce_mnist.pixel_total(_image), "raw_infimum": bce_mnist.raw_digit_infimum(_image)}
+
+
+@st.cache_resource
+def finished_fits() -> BoundedCache:
+    """Adam fits already run in this process, by digit, steps and rate: later visitors see the result at once."""
+    return BoundedCache(64)
 
 
 @st.cache_resource(max_entries=64)
@@ -111,35 +119,42 @@ st.caption(
 st.header("A slice at one target")
 show_excess = url.toggle("Show the excess BCE − H(y) = KL(Bernoulli(y) ‖ Bernoulli(p))", "kl", False)
 cut, slice_fig = slice_view(slice_y, clip, show_excess)
-m1, m2, m3 = st.columns(3)
-m1.metric("argmin of BCE on the grid", f"p = {cut.argmin:.4f}", help="The grid has 401 points, step 0.0025.")
-m2.metric("minimum H(y)", f"{cut.floor:.4f} nats")
-m3.metric("MSE minimum", "0 at p = y")
-chart(slice_fig, key="slice", alt=describe.bce_slice(slice_y, cut.argmin, cut.floor, show_excess))
-st.caption("Both losses bottom out at p = y; MSE reaches 0 there, BCE only H(y). "
-           "The excess BCE − H(y) is a KL divergence: zero exactly along the valley.")
+if url.shows("slice"):  # an exercise: where is the minimum, and how low? (its numbers are used below)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("argmin of BCE on the grid", f"p = {cut.argmin:.4f}", help="The grid has 401 points, step 0.0025.")
+    m2.metric("minimum H(y)", f"{cut.floor:.4f} nats")
+    m3.metric("MSE minimum", "0 at p = y")
+    chart(slice_fig, key="slice", alt=describe.bce_slice(slice_y, cut.argmin, cut.floor, show_excess))
+    st.caption("Both losses bottom out at p = y; MSE reaches 0 there, BCE only H(y). "
+               "The excess BCE − H(y) is a KL divergence: zero exactly along the valley.")
 
 # --------------------------------------------------------------------------
 st.header("Why the minimum is at p = y")
 st.markdown("Step 1: differentiate in $p$.")
-st.latex(r"\frac{\partial}{\partial p}\Big[-y\log p-(1-y)\log(1-p)\Big] = -\frac{y}{p}+\frac{1-y}{1-p}")
+formula(r"\frac{\partial}{\partial p}\Big[-y\log p-(1-y)\log(1-p)\Big] = -\frac{y}{p}+\frac{1-y}{1-p}",
+        "The derivative of BCE with respect to the prediction p is minus y over p plus (1 − y) over (1 − p).")
 st.markdown("Step 2: set the derivative to zero.")
-st.latex(r"-\frac{y}{p}+\frac{1-y}{1-p}=0 \iff (1-y)\,p = y\,(1-p)")
+formula(r"-\frac{y}{p}+\frac{1-y}{1-p}=0 \iff (1-y)\,p = y\,(1-p)",
+        "That derivative is zero exactly when (1 − y) times p equals y times (1 − p).")
 st.markdown("Step 3: solve for $p$.")
-st.latex(r"p - yp = y - yp \iff p^{*} = y")
+formula(r"p - yp = y - yp \iff p^{*} = y",
+        "Multiplied out, the term y·p appears on both sides and cancels: the best prediction p* is the target y.")
 st.markdown("Step 4: the second derivative is positive on $(0, 1)$, so $p^* = y$ is a minimum, "
             "and BCE is convex in $p$, so it is the only one.")
-st.latex(r"\frac{\partial^2 \mathrm{BCE}}{\partial p^2} = \frac{y}{p^2}+\frac{1-y}{(1-p)^2} > 0")
+formula(r"\frac{\partial^2 \mathrm{BCE}}{\partial p^2} = \frac{y}{p^2}+\frac{1-y}{(1-p)^2} > 0",
+        "The second derivative, y over p squared plus (1 − y) over (1 − p) squared, is positive for every p "
+        "between 0 and 1: the curve bends upward everywhere.")
 st.markdown("Step 5: the value at the minimum is the entropy of the target.")
-st.latex(rf"\mathrm{{BCE}}(y, y) = -y\log y-(1-y)\log(1-y) = H(y)"
-         rf"\qquad\text{{here }} H({slice_y:.2f}) = {cut.floor:.4f}")
+formula(rf"\mathrm{{BCE}}(y, y) = -y\log y-(1-y)\log(1-y) = H(y)"
+        rf"\qquad\text{{here }} H({slice_y:.2f}) = {cut.floor:.4f}",
+        f"At p = y the loss equals the entropy H(y) of the target; here H({slice_y:.2f}) = {cut.floor:.4f} nats.")
 
 # --------------------------------------------------------------------------
 st.header("Binary vs soft targets")
 mnist = ui.mnist_or_stop(url)
 (x_train, _), (x_test, y_test) = mnist
 stats = floor_stats(x_train)
-st.markdown(
+ui.prose(
     "With binary targets $y \\in \\{0, 1\\}$, $H(y) = 0$: a perfect prediction scores 0. "
     "Real MNIST pixels scaled to [0, 1] are not binary: the anti-aliased edges of every stroke are grey."
 )
@@ -163,18 +178,19 @@ with d3:
 image = x_test[digit]
 facts = digit_facts(digit, image)
 caption = f"test image {digit} (a {int(y_test[digit])})"
-st.markdown(
+ui.prose(
     f"Test image {digit} is a **{int(y_test[digit])}**; its pixels sum to **{facts['total']:.1f}**, "
     "but a softmax's 784 outputs must sum to 1. A sigmoid output has no such constraint: its best "
     "output is the image itself, and its BCE is the image's floor. The softmax's best is found live "
     "below by optimising its 784 logits with Adam (optax)."
 )
+fit_status = live_region("bce:fit")  # the fit's progress for screen readers
 images_box = st.empty()
 curve_box = st.empty()
 metrics_box = st.container()
 
 fit_key = ("bce:fit", digit, steps, learning_rate)
-result = st.session_state.get(fit_key)
+result = st.session_state.get(fit_key) or finished_fits().get(fit_key)
 rerun_fit = st.button("Fit again, live", key="bce:refit")
 if result is None or rerun_fit:
     try:
@@ -185,9 +201,13 @@ if result is None or rerun_fit:
                   key=f"curve-live-{progress.step}", with_data=False,
                   alt=describe.live_loss("Adam fitting the softmax's 784 logits", progress.step, steps,
                                          progress.loss, "nats"))
+            live_status(fit_status, "bce:fit", describe.progress_line(
+                "Finished" if progress.done else "Adam fitting the softmax's 784 logits", progress.step, steps,
+                unit="step", mean_BCE=progress.loss), final=progress.done)
         result = {"output": progress.output, "losses": progress.losses,
                   "bce": bce_mnist.mean_bce(facts["target"], progress.output)}
         st.session_state[fit_key] = result
+        finished_fits().put(fit_key, result)
     except FloatingPointError as err:
         st.error(f"**The fit diverged.** {err}", icon=":material/error:")
         result = None
@@ -203,10 +223,14 @@ if result is not None:
         s3.metric("sigmoid best = floor of this digit", f"{facts['floor']:.4f}")
 st.markdown("**The simplex bound.** Whatever the logits, $q = \\mathrm{softmax}(z)$ lies on the simplex. "
             "The best any such $q$ can do is a convex problem, solved here independently of Adam:")
-st.latex(r"\min_{q}\ \frac1n\sum_i \mathrm{BCE}(y_i, q_i)\quad\text{s.t.}\ \sum_i q_i = 1,\ q_i \ge 0")
-st.latex(r"\text{KKT: } -\frac{y_i}{q_i}+\frac{1-y_i}{1-q_i} = c \;\Rightarrow\; "
-         r"q_i(c) = \frac{2y_i}{(1-c)+\sqrt{(1-c)^2+4cy_i}},\quad \textstyle\sum_i q_i(c) = 1")
-st.markdown("Each $q_i(c)$ grows with $c$, so bisection on the multiplier $c$ finds the optimum; "
+formula(r"\min_{q}\ \frac1n\sum_i \mathrm{BCE}(y_i, q_i)\quad\text{s.t.}\ \sum_i q_i = 1,\ q_i \ge 0",
+        "Find the outputs q with the lowest mean BCE over the n pixels among all q that sum to 1 with no "
+        "negative entry: every output a softmax can give, and its limits.")
+formula(r"\text{KKT: } -\frac{y_i}{q_i}+\frac{1-y_i}{1-q_i} = c \;\Rightarrow\; "
+        r"q_i(c) = \frac{2y_i}{(1-c)+\sqrt{(1-c)^2+4cy_i}},\quad \textstyle\sum_i q_i(c) = 1",
+        "At the optimum, every pixel with a positive output has the same BCE slope c; solved for q_i, that "
+        "gives the closed form shown, and c is the value at which the q_i sum to 1.")
+ui.prose("Each $q_i(c)$ grows with $c$, so bisection on the multiplier $c$ finds the optimum; "
             "pixels with $y_i = 0$ get $q_i = 0$. Since the problem is convex, no softmax output can beat it, "
             "and Adam's result lands on it.")
 
@@ -219,8 +243,10 @@ r1.metric(f"BCE({raw_y}, p) at Keras's clip p = 1 − ε", f"{raw.bce[-1]:,.1f}"
 r2.metric(f"test image {digit}, raw targets: lowest mean BCE the clip allows",
           f"{facts['raw_infimum']:,.1f}")
 chart(raw_fig, key="raw", alt=describe.raw_target(raw_y, raw.p[-1], raw.bce[-1], raw.derivative_sign_negative))
-st.latex(r"y > 1:\quad \frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
-         r"\ \text{ for every } p\in(0,1)")
+formula(r"y > 1:\quad \frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
+        r"\ \text{ for every } p\in(0,1)",
+        "With a target y above 1, the slope of BCE in p is negative for every p between 0 and 1: the loss "
+        "keeps falling as p grows, so it has no minimum inside the interval.")
 st.markdown(
     ("With $y > 1$ the loss only falls as $p \\to 1$: there is no minimum, and the only thing that stops "
      "it is Keras's clipping, at a large negative value. Scale the pixels to [0, 1]."
@@ -238,7 +264,7 @@ with g2:
     z_range = url.select("Logit range ±", "zr", [5, 10, 20], 10, widget="segmented_control")
 logit, logit_fig = logit_view(logit_y, z_range)
 chart(logit_fig, key="logits", alt=describe.logit_view(logit_y, logit.z_star, logit.floor))
-st.markdown(
+ui.prose(
     "The stable form $\\max(z, 0) - zy + \\log(1 + e^{-|z|})$ (as in "
     "`tf.nn.sigmoid_cross_entropy_with_logits`) never takes the log of 0. Its gradient "
     "$\\sigma(z) - y$ is bounded and vanishes at "

@@ -7,6 +7,7 @@ from lossviz import ui
 from lossviz.lessons import gradients, neuron_curves, softmax_gradients
 from lossviz.figures import gradients as plots
 from lossviz.ui import charts
+from lossviz.ui.words import formula
 
 PAGE = "gradients"
 COSTS = gradients.COSTS
@@ -44,11 +45,12 @@ def _start_label(name: str) -> str:
 
 st.title("Gradients")
 url = ui.UrlState(PAGE)
-st.markdown(
+ui.prose(
     "A sigmoid neuron outputs **a = σ(z)** with **z = wx + b**. Under the **quadratic cost** "
     "C = (a − y)²/2 every gradient carries a factor **σ′(z)**, which is tiny when the neuron saturates, "
     "so the neuron learns slowly exactly when it is most wrong. Under **cross-entropy** the σ′ cancels. "
-    "Every curve below is computed with `jax.grad` of the cost; the closed forms sit beside it."
+    "Every curve below is computed with `jax.grad` of the cost; the closed forms follow it, "
+    "each with its meaning in words."
 )
 
 with st.sidebar:
@@ -69,22 +71,32 @@ with controls[1]:
 bound = gradients.saturation_bound(threshold)
 low_output, high_output = gradients.saturation_outputs(threshold)
 curves = neuron_curves.gradient_curves(neuron_curves.curve_grid(axis), x, y)
-chart, formulas = st.columns([3, 1])
-with chart:
+show_curves = url.shows("curves")  # an exercise: predict the two gradients' shapes, then reveal
+if show_curves:
     charts.chart(
         plots.gradient_curves_figure(curves, axis, bound, threshold, neuron_curves.classic_marks(), x, y),
         key="curves",
     )
-with formulas:
+quadratic, cross_entropy = st.columns(2)  # wide enough that no formula scrolls (a keyboard cannot scroll it)
+with quadratic:
     st.markdown("**Quadratic**")
-    st.latex(r"C = \tfrac12 (a - y)^2")
-    st.latex(r"\frac{\partial C}{\partial w} = (a - y)\,\sigma'(z)\,x")
-    st.latex(r"\frac{\partial C}{\partial b} = (a - y)\,\sigma'(z)")
+    formula(r"C = \tfrac12 (a - y)^2",
+            "The quadratic cost is half the squared difference between the output a and the target y.")
+    formula(r"\frac{\partial C}{\partial w} = (a - y)\,\sigma'(z)\,x",
+            "The gradient of the quadratic cost with respect to w is the error a − y times σ′(z) "
+            "times the input x.")
+    formula(r"\frac{\partial C}{\partial b} = (a - y)\,\sigma'(z)",
+            "Its gradient with respect to b is the error a − y times σ′(z): both shrink when σ′(z) is small.")
+with cross_entropy:
     st.markdown("**Cross-entropy**")
-    st.latex(r"\begin{aligned} C = &-y \ln a \\ &- (1 - y)\ln(1 - a) \end{aligned}")
-    st.latex(r"\frac{\partial C}{\partial w} = (a - y)\,x")
-    st.latex(r"\frac{\partial C}{\partial b} = a - y")
-    st.latex(r"\sigma'(z) = \sigma(z)\,(1 - \sigma(z)) \le \tfrac14")
+    formula(r"C = -y \ln a - (1 - y)\ln(1 - a)",
+            "The cross-entropy cost is minus y times the log of a, minus (1 − y) times the log of (1 − a).")
+    formula(r"\frac{\partial C}{\partial w} = (a - y)\,x",
+            "Its gradient with respect to w is the error a − y times the input x: no σ′(z) factor.")
+    formula(r"\frac{\partial C}{\partial b} = a - y", "Its gradient with respect to b is the error a − y itself.")
+formula(r"\sigma'(z) = \sigma(z)\,(1 - \sigma(z)) \le \tfrac14",
+        "The sigmoid's slope σ′(z) is σ(z) times (1 − σ(z)): at most one quarter (at z = 0), "
+        "and close to zero wherever the neuron saturates.")
 st.caption(
     f"Shaded: σ′(z) < {threshold:g}, i.e. |z| > {bound:.2f} (output below {low_output:.3f} "
     f"or above {high_output:.3f}). There the quadratic gradient is under {threshold:g} of "
@@ -134,6 +146,8 @@ if not history.finite:
     url.stop()
 
 epoch = url.slider("playback: epoch", "t", 0, epochs, epochs, step=1)
+st.caption("The three charts below open at this epoch (the arrow keys step it) and play in your browser with "
+           "their own ▶ Play, ❚❚ Pause, step and ⟲ Reset buttons; nothing moves until you press one.")
 metrics = st.columns(4)
 for i, cost in enumerate(COSTS):
     metrics[i].metric(f"output a, {LABEL[cost]}", f"{history.a[i, epoch]:.4f}")
@@ -155,7 +169,7 @@ st.markdown(f"From w = {w0:g}, b = {b0:g}: " + "; ".join(summary) + ".")
 
 # -- 4. Softmax ----------------------------------------------------------------
 st.header("4 · Softmax: log-likelihood against MSE")
-st.markdown("A softmax over K classes; class 0 is correct. One wrong class sits at a large logit while the "
+ui.prose("A softmax over K classes; class 0 is correct. One wrong class sits at a large logit while the "
             "correct class's logit sweeps. The log-likelihood's gradient stays near −1 while the model is "
             "confidently wrong; MSE's vanishes with p(correct), the softmax analogue of σ′.")
 cols = st.columns(2)
@@ -164,19 +178,24 @@ with cols[0]:
 with cols[1]:
     dominant = url.slider("logit of the dominant wrong class", "d", 0.0, 10.0, 5.0, step=0.5)
 soft = softmax_gradients.softmax_gradient_curves(softmax_gradients.softmax_logit_grid(), classes, dominant)
-chart, formulas = st.columns([3, 1])
-with chart:
-    charts.chart(plots.softmax_figure(soft, classes, dominant), key="softmax")
-with formulas:
+charts.chart(plots.softmax_figure(soft, classes, dominant), key="softmax")
+likelihood, mse = st.columns(2)
+with likelihood:
     st.markdown("**Log-likelihood**")
-    st.latex(r"p = \mathrm{softmax}(z)")
-    st.latex(r"C = -\ln p_c")
-    st.latex(r"\nabla_z C = p - e_c")
+    formula(r"p = \mathrm{softmax}(z)", "The probabilities p are the softmax of the logits z.")
+    formula(r"C = -\ln p_c", "The cost is minus the log of the probability given to the correct class c.")
+    formula(r"\nabla_z C = p - e_c",
+            "Its gradient with respect to the logits is p minus the one-hot vector of the correct class.")
+with mse:
     st.markdown("**MSE on probabilities**")
-    st.latex(r"C = \tfrac1K \textstyle\sum_k (p_k - y_k)^2")
-    st.latex(r"\nabla_z C = \tfrac2K\, J\,(p - y)")
-    st.latex(r"J = \mathrm{diag}(p) - p\,p^\top")
-    st.caption("Each row of J carries a factor p_j: the softmax's σ′.")
+    formula(r"C = \tfrac1K \textstyle\sum_k (p_k - y_k)^2",
+            "The cost is the mean, over the K classes, of the squared difference between each probability "
+            "and its one-hot target.")
+    formula(r"\nabla_z C = \tfrac2K\, J\,(p - y)",
+            "Its gradient with respect to the logits is 2/K times the softmax's Jacobian J applied to p − y.")
+    formula(r"J = \mathrm{diag}(p) - p\,p^\top",
+            "The Jacobian is the diagonal matrix of p minus p times its transpose: row j is p_j times "
+            "(the j-th one-hot vector minus p), so each row carries a factor p_j, the softmax's σ′.")
 metrics = st.columns(3)
 metrics[0].metric(f"p(correct) at z_correct = {soft.correct_logit[0]:g}", f"{soft.probabilities[0, 0]:.2e}")
 for i, cost in enumerate(softmax_gradients.SOFTMAX_COSTS):

@@ -14,7 +14,7 @@ from lossviz.ui.charts import data_expander
 
 st.title("Loss landscape")
 url = ui.UrlState("landscape")
-st.markdown(
+ui.prose(
     "A network's loss is a function of all its weights at once: about 220,000 numbers for the autoencoder. "
     "This page looks at that function where a training run went: along the **straight line** from the "
     "initial to the final weights, on a **2-D slice** through the final weights along two random directions "
@@ -266,7 +266,7 @@ else:
                 data_expander(plots.path_table(plane.path), f"Data: the path of {run.label}", f"path-{run.label}")
 
 st.header("What this picture can and cannot show")
-st.markdown(
+ui.prose(
     f"- It is a slice: {runs[0].parameter_count:,} weights, shown along one or two directions. A valley here can "
     "be a ridge along a direction not drawn; a random slice says nothing about the directions training used.\n"
     "- How sharp a minimum looks depends on the length of the directions. Filter normalisation makes one unit "

@@ -8,6 +8,7 @@ from lossviz.lessons import zoo
 from lossviz.lessons import zoo_fit as zf
 from lossviz.lessons import zoo_upload
 from lossviz.ui.charts import chart
+from lossviz.ui.words import formula
 
 PAGE = "losses"
 LOSSES = zoo.zoo()
@@ -17,7 +18,7 @@ REGRESSION = zoo.family_names(zoo.REGRESSION)
 st.title("Loss zoo")
 url = ui.UrlState(PAGE)
 survey = zoo.survey()
-st.markdown(
+ui.prose(
     f"Every function in `optax.losses` (optax {zoo.OPTAX_VERSION}) that scores **one prediction against one "
     f"target** — {len(survey.drawn)} of them — drawn against the **margin** (classification) or the "
     "**residual** (regression), with its derivative from `jax.grad`, and trained side by side. "
@@ -86,8 +87,7 @@ def family_section(names: list[str], axis_label: str, key: str, words: dict[str,
     for tab, name in zip(st.tabs([LOSSES[n].title for n in names]), names):
         loss = LOSSES[name]
         with tab:
-            st.latex(loss.formula)
-            st.markdown(f"In words: {loss.words}.")
+            formula(loss.formula, f"In words: {loss.words}.")
             st.code(loss.call, language="python")
             st.markdown(f"Keras: `keras.losses.{loss.keras}`" if loss.keras else
                         "Keras: no built-in loss of this kind.")
@@ -95,7 +95,7 @@ def family_section(names: list[str], axis_label: str, key: str, words: dict[str,
 
 # --------------------------------------------------------------------------
 st.header("2 · Classification losses against the margin")
-st.markdown(
+ui.prose(
     "For a binary loss the score $z$ is read against a label $y \\in \\{-1, +1\\}$ (optax wants $\\{0, 1\\}$ "
     "for some losses; the calls below show which): the **margin** $m = y\\,z$ is positive when the sign is "
     "right. For a multiclass loss the margin is the true class's logit with the other two logits at 0 "

@@ -13,6 +13,7 @@ from lossviz.runs import service as runs_service
 from lossviz.runs import views as run_views
 from lossviz.runs.store import StoreError
 from lossviz.ui import runs as ui_runs
+from lossviz.ui import words
 from lossviz.ui.charts import chart
 
 st.title("MNIST lab")
@@ -116,20 +117,21 @@ elif config != cfg.PRESETS[preset_name]:
 
 # ---------------------------------------------------------------- the loss doctor
 findings = doctor.diagnose(config)
-with st.container(border=True):
-    st.markdown(f"**Loss doctor**: {len(findings)} problem{'s' * (len(findings) != 1)} found"
-                + (" with this configuration." if findings else ". The output, loss and data agree."))
-    for finding in findings:
-        left, right = st.columns([5, 1.3], vertical_alignment="center")
-        with left:
-            st.markdown(f":material/stethoscope: **{finding.title}.** {finding.explanation}")
-            if finding.link == doctor.GRADIENTS_PAGE:
-                gradients = next((p for p in site.existing_pages() if p.url_path == finding.link), None)
-                if gradients is not None:
-                    st.page_link(gradients.file, label="See why on the Gradients page", icon=gradients.icon)
-        with right:
-            st.button(finding.fix_label, key=f"fix-{finding.id}", on_click=_apply_fix,
-                      args=(config, finding.fix), width="stretch")
+if url.shows("doctor"):  # an exercise: what is wrong with this configuration? then reveal
+    with st.container(border=True):
+        st.markdown(f"**Loss doctor**: {len(findings)} problem{'s' * (len(findings) != 1)} found"
+                    + (" with this configuration." if findings else ". The output, loss and data agree."))
+        for finding in findings:
+            left, right = st.columns([5, 1.3], vertical_alignment="center")
+            with left:
+                st.markdown(f":material/stethoscope: **{finding.title}.** {finding.explanation}")
+                if finding.link == doctor.GRADIENTS_PAGE:
+                    gradients = next((p for p in site.existing_pages() if p.url_path == finding.link), None)
+                    if gradients is not None:
+                        st.page_link(gradients.file, label="See why on the Gradients page", icon=gradients.icon)
+            with right:
+                st.button(finding.fix_label, key=f"fix-{finding.id}", on_click=_apply_fix,
+                          args=(config, finding.fix), width="stretch")
 
 # ---------------------------------------------------------------- train buttons
 mnist_ready = ui.mnist_or_error() is not None  # a broken data source is said here, before any Train
@@ -194,6 +196,7 @@ def floor_of(record: lab.RunRecord) -> float | None:
 
 # ---------------------------------------------------------------- showing a run
 st.header("Train, live", divider="gray")
+announce_box = words.live_region("mnist")  # the run's progress for screen readers (draw_live fills it)
 smoothing = url.slider("Smoothing (debiased EMA β)", "sm", 0.0, 0.99, 0.9, step=0.01)
 v1, v2 = st.columns(2)
 with v1:
@@ -251,6 +254,9 @@ def draw_live(record: lab.RunRecord, version: int) -> None:
             f"{record.epochs_done:.2f} / {c.epochs} · {record.samples_per_second:,.0f} samples/s{eta}"))
     else:
         progress_box.caption("Waiting for the first chunk of steps…")
+    words.live_status(announce_box, "mnist", describe.progress_line(  # one sentence per epoch, not per poll
+        "Training" if record.status == "running" else record.status.capitalize(), len(record.epochs), c.epochs,
+        loss=record.epochs[-1]["train_loss"] if record.epochs else None), final=record.done)
     smoothed = record.smoothed_loss(smoothing)
     with metrics_box.container(horizontal=True):
         st.metric("Status", record.status)
@@ -265,7 +271,8 @@ def draw_live(record: lab.RunRecord, version: int) -> None:
             st.metric("Test loss", f"{last['test_loss']:.4f}")
         st.metric("Seconds", f"{record.seconds:.1f}")
     chart(figure("steps", record, version, lambda: lab_plots.step_loss_figure(
-        record.steps, record.step_losses, smoothing, log_axis, floor, loss_label(c))),
+        record.steps, record.step_losses, smoothing, log_axis, floor, loss_label(c),
+        max_points=lab_plots.MAX_POINTS if record.done else lab_plots.LIVE_MAX_POINTS)),
         box=step_chart, key=f"steps-{record.run_id}", with_data=record.done,
         alt=describe.live_loss(f"Smoothed training loss of run {record.label}, {record.status}", len(record.steps),
                                record.total_steps, smoothed))
@@ -395,8 +402,8 @@ st.download_button("Export as script", script, lab.script_filename(config), "tex
                    icon=":material/terminal:", disabled=bool(config_error),
                    help="A standalone Python file (jax, optax, numpy) that reproduces this configuration's run.")
 with st.expander("The exported script"):
-    st.code(script, language="python")
+    st.code(script, language="python", wrap_lines=True)
 st.markdown("**The same model in Keras 3**")
-st.code(lab.keras_snippet(config), language="python")
+st.code(lab.keras_snippet(config), language="python", wrap_lines=True)  # no scrolling box (WCAG 2.1.1)
 
 url.finish()

@@ -3,17 +3,18 @@
 import streamlit as st
 
 from lossviz import lab, settings, ui
-from lossviz.lessons import classifier, kl_fit
+from lossviz.lessons import classifier, describe, kl_fit
 from lossviz.lessons import softmax_kl as sk
 from lossviz.figures import softmax_kl as skp
 from lossviz.ui.charts import chart
+from lossviz.ui import words
 
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -0.5, 0.5, -1.0, 1.5, 0.0, -2.0, 0.8)
 PAGE = "softmax-kl"
 
 st.title("Softmax & KL")
 url = ui.UrlState(PAGE)
-st.markdown(
+ui.prose(
     "Categorical cross-entropy and the Kullback–Leibler divergence are close relatives: "
     "**H(P, Q) = H(P) + KL(P‖Q)**. KL is zero only when the two distributions are equal, and it "
     "is *not symmetric*, KL(P‖Q) ≠ KL(Q‖P), so it is not a distance and the direction matters. "
@@ -76,6 +77,7 @@ st.caption("The gradient of H(P, Q) (and of KL(P‖Q): H(P) does not depend on t
 
 # --------------------------------------------------------------------------
 st.header("2 · KL is asymmetric")
+show_both_ways = url.shows("both-ways")  # an exercise: which direction is larger? then reveal
 c1, c2 = st.columns(2)
 with c1:
     p_text = url.text("Distribution P (weights)", "dp", "0.7,0.25,0.05",
@@ -88,8 +90,10 @@ try:
     q_dist = sk.parse_positive_distribution(q_text, len(p_dist))
 except ValueError as err:
     st.warning(f"P and Q: {err}. Write positive numbers separated by commas, as many for Q as for P.")
+    both = None
 else:
     both = sk.kl_both_ways(p_dist, q_dist)
+if show_both_ways and both is not None:
     a1, a2 = st.columns(2)
     a1.metric("KL(P‖Q)", f"{both.forward:.4f} nats")
     a2.metric("KL(Q‖P)", f"{both.reverse:.4f} nats", delta=f"{both.difference:+.4f} vs KL(P‖Q)",
@@ -114,22 +118,12 @@ st.caption(f"p = {kl_fit.mixture_formula(separation, weight)}. Both fits "
            "are sums over a fine grid.")
 fit_left, fit_right = st.columns([3, 2])
 fit_chart, objective_chart = fit_left.empty(), fit_right.empty()
-fit_config = (separation, weight, start_mean, fit_steps)
-animate = st.session_state.get(f"{PAGE}:last-fit") != fit_config
+# Every chunk's fit is a frame of one figure, played in the browser on request (nothing moves by itself).
+fits = list(kl_fit.fit_kl_directions(separation, weight, start_mean, fit_steps))
+frame = fits[-1]
 mixture = kl_fit.mixture_density(kl_fit.FIT_GRID, separation, weight)
-frame = None
-for frame in kl_fit.fit_kl_directions(separation, weight, start_mean, fit_steps):
-    if animate or frame.step == fit_steps:
-        fig = skp.kl_fit_figure(
-            kl_fit.FIT_GRID, mixture,
-            kl_fit.gaussian_density(kl_fit.FIT_GRID, frame.means[0], frame.stds[0]),
-            kl_fit.gaussian_density(kl_fit.FIT_GRID, frame.means[1], frame.stds[1]),
-            f"forward KL(p‖q): μ={frame.means[0]:.2f}, σ={frame.stds[0]:.2f}",
-            f"reverse KL(q‖p): μ={frame.means[1]:.2f}, σ={frame.stds[1]:.2f}", frame.step)
-        chart(fig, box=fit_chart, key=f"kl-fit-{frame.step}", with_data=frame.step == fit_steps)
-        chart(skp.kl_objective_figure(frame.objectives), box=objective_chart, key=f"kl-objective-{frame.step}",
-              with_data=frame.step == fit_steps)
-st.session_state[f"{PAGE}:last-fit"] = fit_config
+chart(skp.kl_fit_figure(kl_fit.FIT_GRID, mixture, fits), box=fit_chart, key="kl-fit")
+chart(skp.kl_objective_figure(frame.objectives), box=objective_chart, key="kl-objective")
 for column, (label, value) in zip(st.columns(3), kl_fit.fit_summary(frame, separation, weight).items()):
     column.metric(label, value)
 st.caption("**Forward KL(p‖q)** (what cross-entropy training minimises) punishes q for missing any mass of "
@@ -140,7 +134,7 @@ st.caption("**Forward KL(p‖q)** (what cross-entropy training minimises) punish
 # --------------------------------------------------------------------------
 st.header("4 · CE vs KL on a 2-D classifier")
 limits = settings.limits()
-st.markdown(
+ui.prose(
     "1000 points in 3 seeded clusters; a network 2 → Dense(50, relu) → Dense(3, softmax) with "
     "Keras-default initialisation; Adam (ε = 1e-7), batch 32. Every chosen (loss, learning rate) "
     "combination starts from the same weights, sees the same batches, and all train together in "
@@ -163,6 +157,7 @@ run_config = (tuple(members), epochs, seed)
 if not members:
     st.info("Pick at least one loss and one learning rate to train.", icon=":material/touch_app:")
 train = st.button("Train", type="primary", disabled=not members, key=f"{PAGE}:train")
+status_slot = words.live_region(PAGE)  # the training's progress for screen readers, a few words a chunk
 progress_slot, curves_slot, regions_slot = st.empty(), st.empty(), st.empty()
 x_blobs, y_blobs = classifier.blobs(seed)
 class_labels = y_blobs.argmax(-1)
@@ -198,6 +193,9 @@ if train and members:
                 "identical": classifier.identical_ce_kl(members, frame), "columns": len(learning_rates),
             }
             bar.progress(frame.epoch / epochs, text=f"epoch {frame.epoch} / {epochs}")
+            words.live_status(status_slot, PAGE, describe.progress_line(
+                "Finished" if frame.epoch == epochs else f"Training {len(members)} classifiers", frame.epoch, epochs,
+                best_accuracy=float(frame.accuracies[:, -1].max())), final=frame.epoch == epochs)
             draw(result, f"live-{frame.epoch}")
     progress_slot.empty()
     st.session_state[run_key] = {"config": run_config, **result}

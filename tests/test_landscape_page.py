@@ -70,7 +70,7 @@ def test_a_pair_side_by_side_on_one_colour_scale_with_honest_centres():
         assert centre == pytest.approx(final, rel=1e-5)
     assert body.count("Final weights' training loss on these 500 images") == 2
     assert "open it in the lab](/mnist?run=" in at.caption[0].value  # trained once, in the run store
-    assert len(at.expander) >= 2 and all(e.label.startswith("Data") for e in at.expander)
+    assert len(at.main.expander) >= 2 and all(e.label.startswith("Data") for e in at.main.expander)
     assert len(at.dataframe) >= 2
 
 

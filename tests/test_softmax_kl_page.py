@@ -32,6 +32,11 @@ def chart(at, title_start: str) -> dict:
     return found[-1]
 
 
+def curves(spec: dict) -> list[dict]:
+    """The named traces: the training curves (the player's empty panel holders have no name)."""
+    return [t for t in spec["data"] if t.get("name")]
+
+
 def metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -129,10 +134,10 @@ def test_short_training_draws_curves_regions_and_the_ce_kl_note():
     at.multiselect(key=K + "lr").set_value([0.01, 0.1]).run()
     at.button(key=K + "train").click().run()
     assert not at.exception and not at.error
-    curves = chart(at, "Every combination")
-    assert len(curves["data"]) == 8  # 4 combinations × (loss, accuracy)
-    ce = [t for t in curves["data"] if t["name"] == "categorical CE, lr=0.01"][0]
-    kl = [t for t in curves["data"] if t["name"] == "KL divergence, lr=0.01"][0]
+    drawn = curves(chart(at, "Every combination"))
+    assert len(drawn) == 8  # 4 combinations × (loss, accuracy)
+    ce = [t for t in drawn if t["name"] == "categorical CE, lr=0.01"][0]
+    kl = [t for t in drawn if t["name"] == "KL divergence, lr=0.01"][0]
     assert len(values(ce["y"])) == 6 and values(ce["y"]) == values(kl["y"])
     regions = chart(at, "Decision regions")
     assert sum(t["type"] == "heatmap" for t in regions["data"]) == 4
@@ -140,7 +145,7 @@ def test_short_training_draws_curves_regions_and_the_ce_kl_note():
     assert at.query_params["ep"] == "6" and at.query_params["lr"] == "0.01,0.1"
     # Results survive a rerun caused by another widget.
     at.slider(key=K + "k").set_value(4).run()
-    assert len(chart(at, "Every combination")["data"]) == 8
+    assert len(curves(chart(at, "Every combination"))) == 8
     # Nothing chosen: no training, a hint instead.
     at.multiselect(key=K + "loss").set_value([]).run()
     assert at.button(key=K + "train").disabled
@@ -164,7 +169,7 @@ def test_permalink_restores_every_control():
     assert at.number_input(key=K + "seed").value == 3
     assert nats(metric(at, "entropy H(P)")) == pytest.approx(1.2799, abs=1e-3)  # H(0.1, 0.2, 0.3, 0.4)
     at.button(key=K + "train").click().run()
-    assert len(chart(at, "Every combination")["data"]) == 4
+    assert len(curves(chart(at, "Every combination"))) == 4
 
 
 def test_tampered_link_gives_notices_not_tracebacks(monkeypatch):
@@ -246,5 +251,5 @@ def test_training_waits_for_a_free_slot_and_releases_it(monkeypatch):
     at.button(key=K + "train").click().run()
     assert seen_waiting == [1]
     assert not at.exception
-    assert len(chart(at, "Every combination")["data"]) == 4
+    assert len(curves(chart(at, "Every combination"))) == 4
     assert lab.SLOTS.active == 0  # and released its slot afterwards

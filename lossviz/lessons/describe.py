@@ -131,3 +131,21 @@ def live_loss(what: str, step: int, total: int | None, loss: float | None, unit:
         return f"{what}: step {step:,}{of}, no loss recorded yet."
     unit = f" {unit}" if unit else ""
     return f"{what}: step {step:,}{of}, loss {number(loss)}{unit}."
+
+
+def progress_line(what: str, done: int, total: int, unit: str = "epoch", **measures: float | None) -> str:
+    """A training's progress as a live region says it: "Training: epoch 2 of 6, loss 0.11."
+
+    Named for whole epochs (or chunks of steps) so that it changes at a human pace, not every step.
+
+    Args:
+      what: who trains, capitalised ("Training", "Finished").
+      done: epochs (or steps) done.
+      total: epochs (or steps) in all.
+      unit: "epoch" or "step".
+      measures: numbers to name after it, e.g. ``loss=0.11`` ("best_accuracy" reads "best accuracy");
+        ``None`` values are left out.
+    """
+    parts = [f"{unit} {done:,} of {total:,}"]
+    parts += [f"{name.replace('_', ' ')} {number(value)}" for name, value in measures.items() if value is not None]
+    return f"{what}: {', '.join(parts)}."

@@ -1,4 +1,4 @@
-"""The only Streamlit-aware code: link-bound widgets, navigation, cached MNIST, charts, stored runs.
+"""The only Streamlit-aware code: link-bound widgets, projector mode, navigation, cached MNIST, charts, stored runs.
 
 May import streamlit and the rest of lossviz; nothing else in lossviz imports this package.
 """
@@ -10,3 +10,4 @@ import pandas  # noqa: F401
 
 from lossviz.ui.data import _cached_mnist, cached_mnist, mnist_or_error, mnist_or_stop  # noqa: F401
 from lossviz.ui.links import MAX_PARAM_LENGTH, UrlState  # noqa: F401
+from lossviz.ui.present import prose  # noqa: F401
