@@ -91,7 +91,9 @@ def server_url(tmp_path_factory):
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LOSSVIZ_DATABASE_URL": store},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        # No background warm-up: it compiles every lab preset, CPU that the tests beside it need.
+        env={**os.environ, "LOSSVIZ_DATABASE_URL": store, "LOSSVIZ_WARMUP": "0"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
