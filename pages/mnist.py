@@ -239,7 +239,7 @@ def figure(kind: str, record: lab.RunRecord, version: int, build):
     return ui_runs.shared((kind, record.run_id, version, smoothing, log_axis, rescale), build)
 
 
-def draw_live(record: lab.RunRecord, version: int) -> None:
+def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> None:
     """Progress, metrics and the step chart: what changes between chunks.
 
     A watching fragment redraws these on every poll (a fragment run clears what it does not draw again);
@@ -256,7 +256,7 @@ def draw_live(record: lab.RunRecord, version: int) -> None:
         progress_box.caption("Waiting for the first chunk of steps…")
     words.live_status(announce_box, "mnist", describe.progress_line(  # one sentence per epoch, not per poll
         "Training" if record.status == "running" else record.status.capitalize(), len(record.epochs), c.epochs,
-        loss=record.epochs[-1]["train_loss"] if record.epochs else None), final=record.done)
+        loss=record.epochs[-1]["train_loss"] if record.epochs else None), final=record.done, hold=hold_words)
     smoothed = record.smoothed_loss(smoothing)
     with metrics_box.container(horizontal=True):
         st.metric("Status", record.status)
@@ -334,7 +334,7 @@ def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
         return None
     row, record = found
     ui_runs.show_status(status_box, row, service, session)
-    draw_live(record, row.version)
+    draw_live(record, row.version, hold_words=full and fragment)  # a watched run's words change in its polls
     if not fragment:
         draw_epochs(record, row.version)
     elif not full and (not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):

@@ -97,7 +97,8 @@ class LabServer:
         self.proc = None
 
     def start(self) -> None:
-        env = {**os.environ, "LOSSVIZ_DATABASE_URL": self.store_url, "LOSSVIZ_MAX_CONCURRENT_TRAININGS": "1"}
+        env = {**os.environ, "LOSSVIZ_DATABASE_URL": self.store_url, "LOSSVIZ_MAX_CONCURRENT_TRAININGS": "1",
+               "LOSSVIZ_WARMUP": "0"}  # its preset compiles would compete with the run under test
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -190,6 +191,10 @@ def test_browser_a_run_outlives_controls_pages_reloads_other_browsers_and_a_rest
     wait_for_text(guest, "Training on the server")
     guest_step = wait_for_step_beyond(guest, 0)
     assert "you joined it" in guest.locator('[data-testid="stMain"]').inner_text()
+    try:  # a busy browser may still be drawing the page it was sent
+        guest.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+    except Exception:
+        pass
     screenshot(guest, "runs-guest-live")
     assert guest.locator('[data-testid="stPlotlyChart"]').count() >= 1, "the live page shows no chart"
 

@@ -41,7 +41,8 @@ def live_region(key: str):
     by ``st.markdown``, whose sanitiser keeps those attributes, and Streamlit updates it in place while a
     fragment polls (``st.html`` would replace its node on every change, and a new region goes unheard).
     Measured in chromium: a *full* script run that changes the text (in the lab, the rerun at each epoch's
-    end) may replace the node; see the README's Accessibility section.
+    end) replaces the node, so a page whose fragment watches a run holds the text in full runs
+    (:func:`live_status`'s ``hold``) and lets the fragment's polls change it.
 
     Args:
       key: names the region in the session (one text and time shown per key).
@@ -50,7 +51,7 @@ def live_region(key: str):
     return st.markdown(_region(shown[0] if shown else ""), unsafe_allow_html=True)
 
 
-def live_status(box, key: str, text: str, final: bool = False) -> None:
+def live_status(box, key: str, text: str, final: bool = False, hold: bool = False) -> None:
     """Say a training's progress in the live region ``box`` (from :func:`live_region`), at a human pace.
 
     A text that differs from the one shown replaces it only when :data:`ANNOUNCE_SECONDS` have passed
@@ -62,11 +63,16 @@ def live_status(box, key: str, text: str, final: bool = False) -> None:
       key: as given to :func:`live_region`.
       text: the progress now, e.g. "Training: epoch 2 of 6, loss 0.11." (a sentence of plain text).
       final: the training ended: say so now rather than after the pause.
+      hold: keep the words shown (in a full script run of a page that a fragment watches): a full run
+        that changes the region's text replaces its node, and a new region goes unheard, so the next
+        fragment poll says it in the node that already exists.
     """
     state_key = _SHOWN_KEY + key
     shown = st.session_state.get(state_key)
     now = time.monotonic()
-    if shown is None or (text != shown[0] and (final or now - shown[1] >= ANNOUNCE_SECONDS)):
+    if hold:
+        shown = shown or ("", now)
+    elif shown is None or (text != shown[0] and (final or now - shown[1] >= ANNOUNCE_SECONDS)):
         shown = (text, now)
         st.session_state[state_key] = shown
     box.markdown(_region(shown[0]), unsafe_allow_html=True)
