@@ -216,6 +216,13 @@ else:
         st.info(f"{resolution} × {resolution} points on {n_images:,} images takes about {seconds:.0f} s here; "
                 "fewer images or a lower resolution is quicker.", icon=":material/hourglass:")
         planes = {}
+    path_epoch = None
+    if view == "path" and planes:  # the keyboard's way along the path: plotly's buttons cannot take focus
+        points = max(len(plane.path.coords) for plane in planes.values())
+        path_epoch = url.select("Epoch shown", "pep", list(range(points)), points - 1, widget="select_slider",
+                                help="Epoch 0 is the initial weights.")
+        st.caption("The star on each contour map opens at this epoch (the arrow keys step it) and moves along the "
+                   "path in your browser with its own ▶ Play, ❚❚ Pause, step and ⟲ Reset buttons.")
     columns = st.columns(len(runs))
     boxes = {r.label: column.empty() for r, column in zip(runs, columns)}
     progress = st.progress(0.0, text="Evaluating the surfaces…") if planes and todo else None
@@ -226,9 +233,11 @@ else:
             progress.progress((number + done) / len(todo), text=f"{run.label}: {done:.0%} of the rows")
             scale, unit = plots.ColourScale.spanning(surface.losses, log=log_colour), lr.loss_unit(run.config)
             boxes[run.label].plotly_chart(
-                plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path),
+                plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path,
+                                     path_epoch),
                 key=f"live-{run.label}-{done:.4f}",
-                alt=plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path))
+                alt=plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path,
+                                      path_epoch))
         cache[keys[run.label]] = surface
         while len(cache) > 256:  # oldest first: a dict keeps insertion order
             cache.pop(next(iter(cache)))
@@ -245,10 +254,11 @@ else:
         plane, surface = planes[run.label], surfaces[run.label]
         scale = common if shared else plots.ColourScale.spanning(surface.losses, log=log_colour)
         unit = lr.loss_unit(run.config)
-        alt = plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path)
+        alt = plots.surface_alt(plane.alphas, plane.betas, surface.losses, unit, run.label, plane.path, path_epoch)
         with column:
             boxes[run.label].plotly_chart(
-                plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path),
+                plots.contour_figure(plane.alphas, plane.betas, surface.losses, scale, unit, run.label, plane.path,
+                                     path_epoch),
                 key=f"contour-{run.label}", alt=alt)
             if show_3d:
                 st.plotly_chart(plots.surface3d_figure(plane.alphas, plane.betas, surface.losses, scale, unit,
@@ -277,4 +287,5 @@ ui.prose(
     "average the run reported while it trained.\n"
     "- The path's plane holds the stated share of the path's variance: the rest of its motion is off the picture."
 )
+url.claim("pep")  # "Epoch shown" exists on the path's view once its surfaces are drawn: a link's value waits
 url.finish()

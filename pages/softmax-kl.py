@@ -12,6 +12,11 @@ from lossviz.ui import words
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -0.5, 0.5, -1.0, 1.5, 0.0, -2.0, 0.8)
 PAGE = "softmax-kl"
 
+
+def _fit_shown_to_end() -> None:
+    st.session_state[f"{PAGE}:fst"] = st.session_state[f"{PAGE}:fs"]  # a new fit opens on its last step
+
+
 st.title("Softmax & KL")
 url = ui.UrlState(PAGE)
 ui.prose(
@@ -112,7 +117,7 @@ with f2:
 with f3:
     start_mean = url.slider("Start mean of q", "m0", -3.0, 3.0, 1.5, step=0.25)
 with f4:
-    fit_steps = url.slider("Adam steps", "fs", 100, 2000, 600, step=100)
+    fit_steps = url.slider("Adam steps", "fs", 100, 2000, 600, step=100, on_change=_fit_shown_to_end)
 st.caption(f"p = {kl_fit.mixture_formula(separation, weight)}. Both fits "
            f"start at N({start_mean:g}, 1) and use Adam (learning rate {kl_fit.FIT_LEARNING_RATE:g}); the integrals "
            "are sums over a fine grid.")
@@ -121,8 +126,12 @@ fit_chart, objective_chart = fit_left.empty(), fit_right.empty()
 # Every chunk's fit is a frame of one figure, played in the browser on request (nothing moves by itself).
 fits = list(kl_fit.fit_kl_directions(separation, weight, start_mean, fit_steps))
 frame = fits[-1]
+with fit_left:  # the keyboard's way through the frames: plotly's buttons cannot take focus
+    fit_step = url.select("Adam step shown", "fst", [fit.step for fit in fits], frame.step, widget="select_slider")
+    st.caption("The fit opens at this step (the arrow keys step it) and plays in your browser with its own "
+               "▶ Play, ❚❚ Pause, step and ⟲ Reset buttons; the numbers below are after the last step.")
 mixture = kl_fit.mixture_density(kl_fit.FIT_GRID, separation, weight)
-chart(skp.kl_fit_figure(kl_fit.FIT_GRID, mixture, fits), box=fit_chart, key="kl-fit")
+chart(skp.kl_fit_figure(kl_fit.FIT_GRID, mixture, fits, fit_step), box=fit_chart, key="kl-fit")
 chart(skp.kl_objective_figure(frame.objectives), box=objective_chart, key="kl-objective")
 for column, (label, value) in zip(st.columns(3), kl_fit.fit_summary(frame, separation, weight).items()):
     column.metric(label, value)
@@ -158,16 +167,26 @@ if not members:
     st.info("Pick at least one loss and one learning rate to train.", icon=":material/touch_app:")
 train = st.button("Train", type="primary", disabled=not members, key=f"{PAGE}:train")
 status_slot = words.live_region(PAGE)  # the training's progress for screen readers, a few words a chunk
-progress_slot, curves_slot, regions_slot = st.empty(), st.empty(), st.empty()
+progress_slot, epoch_slot, curves_slot, regions_slot = st.empty(), st.empty(), st.empty(), st.empty()
 x_blobs, y_blobs = classifier.blobs(seed)
 class_labels = y_blobs.argmax(-1)
 
 
-def draw(result, chart_key: str) -> None:
+def epoch_shown(result) -> int:
+    """The epoch the finished curves open on: the keyboard's way through their frames (plotly's buttons cannot)."""
+    with epoch_slot.container():
+        epoch = url.select("Epoch shown", "cep", list(range(1, result["epochs"] + 1)), result["epochs"],
+                           widget="select_slider")
+        st.caption("The curves open at this epoch (the arrow keys step it) and play in your browser with their own "
+                   "▶ Play, ❚❚ Pause, step and ⟲ Reset buttons.")
+    return epoch
+
+
+def draw(result, chart_key: str, epoch: int | None = None) -> None:
     chart(
         skp.training_curves([m.label for m in result["members"]], [m.loss for m in result["members"]],
                             [m.learning_rate for m in result["members"]], result["losses"],
-                            result["accuracies"], result["epochs"]),
+                            result["accuracies"], result["epochs"], epoch),
         box=curves_slot, key=f"curves-{chart_key}", with_data=chart_key == "stored")
     chart(
         skp.decision_regions(*result["grid"], result["x"], result["labels"],
@@ -199,9 +218,11 @@ if train and members:
             draw(result, f"live-{frame.epoch}")
     progress_slot.empty()
     st.session_state[run_key] = {"config": run_config, **result}
+    st.session_state[f"{PAGE}:cep"] = epochs  # the curves just drawn show every epoch
+    epoch_shown(result)
 elif run_key in st.session_state:
     result = st.session_state[run_key]
-    draw(result, "stored")
+    draw(result, "stored", epoch_shown(result))
     if result["config"] != run_config:
         st.caption("These curves are from the previous settings; press **Train** to train with the current ones.")
 else:
@@ -226,4 +247,5 @@ if result is not None:
              for i, m in enumerate(result["members"])]
     st.caption("After the last epoch — " + "; ".join(final))
 
+url.claim("cep")  # "Epoch shown" exists once trained: until then a link's value is kept for it
 url.finish()

@@ -112,6 +112,15 @@ def test_the_path_on_its_pca_plane_states_its_explained_variance():
     shares = [float(s.rstrip("%")) for s in text(at).split("of the path's variance")[0].split("**")[1::2][-2:]]
     assert 0 < shares[1] <= shares[0] and sum(shares) <= 100.05
     assert "explain" in alt and "PC 1" in spec["layout"]["xaxis"]["title"]["text"]
+    # "Epoch shown" (the keyboard's way along the path) sets where the star opens, and the alt says so.
+    star = [t for t in spec["data"] if t.get("name") == "epoch shown"][0]
+    assert star["text"] == ["epoch 2"] and "star marks epoch 2" in alt
+    at.select_slider(key="landscape:pep").set_value(1).run()
+    ok(at)
+    spec, alt = charts(at)["contour-MSE"]
+    star = [t for t in spec["data"] if t.get("name") == "epoch shown"][0]
+    assert star["text"] == ["epoch 1"] and "star marks epoch 1" in alt and at.query_params["pep"] == "1"
+    assert (decode(star["x"])[0], decode(star["y"])[0]) == (decode(path["x"])[1], decode(path["y"])[1])
 
 
 def test_a_long_surface_waits_for_a_click_with_its_estimate():

@@ -198,7 +198,8 @@ def test_classifier_curves_get_a_reveal_player_only_once_training_is_done():
     assert frames_json_size(done) < 45_000  # no data in the frames: axes only
 
 
-def test_landscape_path_gets_a_star_that_steps_along_it():
+def toy_path():
+    """An 8-point path (initial, then 7 epochs) over a bowl on a 9 × 9 grid: coords, path, grid, losses, scale."""
     from lossviz.figures import landscape as lp
     from lossviz.lessons.landscape_path import PcaPath
 
@@ -207,6 +208,13 @@ def test_landscape_path_gets_a_star_that_steps_along_it():
     grid = np.linspace(-4, 4, 9)
     losses = np.add.outer(grid ** 2, grid ** 2)
     scale = lp.ColourScale.spanning(losses, log=False)
+    return coords, path, grid, losses, scale
+
+
+def test_landscape_path_gets_a_star_that_steps_along_it():
+    from lossviz.figures import landscape as lp
+
+    coords, path, grid, losses, scale = toy_path()
     fig = lp.contour_figure(grid, grid, losses, scale, "nats", "run", path)
     (star,) = [t for t in fig.data if t.name == "epoch shown"]
     assert (star.x[0], star.y[0]) == (coords[-1, 0], coords[-1, 1])
@@ -215,3 +223,60 @@ def test_landscape_path_gets_a_star_that_steps_along_it():
         assert frame["traces"] == [fig.data.index(star)]
     assert "nothing moves by itself" in lp.surface_alt(grid, grid, losses, "nats", "run", path)
     assert not isinstance(lp.contour_figure(grid, grid, losses, scale, "nats", "run"), player.AnimatedFigure)
+
+
+# -- the frame each figure opens on: the keyboard's way through an animation ------------------------
+
+
+def test_kl_fit_opens_on_the_chosen_step_and_keeps_it_among_the_frames():
+    from lossviz.figures import softmax_kl as skp
+    from lossviz.lessons import kl_fit
+
+    fits = list(kl_fit.fit_kl_directions(7.0, 0.4, 1.5, 2000))
+    mixture = kl_fit.mixture_density(kl_fit.FIT_GRID, 7.0, 0.4)
+    chosen = fits[7]  # step 200: not one of the 41 evenly spread frames (25, 75, …)
+    assert chosen.step not in [int(s["label"]) for s in
+                               skp.kl_fit_figure(kl_fit.FIT_GRID, mixture, fits).player_layout["sliders"][0]["steps"]]
+    fig = skp.kl_fit_figure(kl_fit.FIT_GRID, mixture, fits, chosen.step)
+    (slider,) = fig.player_layout["sliders"]
+    assert slider["steps"][slider["active"]]["label"] == str(chosen.step)
+    assert fig.layout.title.text.endswith(f"(step {chosen.step})")
+    x = np.asarray(fig.data[0].x, dtype=float)
+    for direction in range(2):  # the curves drawn are that step's fits, not the last ones
+        mean, std = chosen.means[direction], chosen.stds[direction]
+        expected = np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
+        np.testing.assert_allclose(np.asarray(fig.data[1 + direction].y, float), expected, atol=2e-4)
+        assert f"μ={mean:.2f}" in fig.data[1 + direction].name
+    unknown = skp.kl_fit_figure(kl_fit.FIT_GRID, mixture, fits, 13)  # a step no fit has: the last
+    assert unknown.layout.title.text.endswith("(step 2000)")
+
+
+def test_classifier_curves_open_with_the_chosen_epochs_revealed():
+    from lossviz.figures import softmax_kl as skp
+
+    losses = np.exp(-np.linspace(0, 3, 200))[None].repeat(2, 0)
+    args = (["CE", "KL"], ["categorical_crossentropy", "kl_divergence"], [0.01, 0.01], losses, 1 - losses, 200)
+    full, part = skp.training_curves(*args), skp.training_curves(*args, epoch=77)
+    (slider,) = part.player_layout["sliders"]
+    assert slider["steps"][slider["active"]]["label"] == "77"
+    opening = part.player_frames[slider["active"]]["layout"]
+    layout = part.to_dict()["layout"]
+    assert layout["xaxis3"]["domain"] == opening["xaxis3"]["domain"]  # drawn as its opening frame
+    assert layout["xaxis3"]["range"] == opening["xaxis3"]["range"] == [1, pytest.approx(77, abs=0.01)]
+    assert layout["xaxis3"]["domain"][1] < full.to_dict()["layout"]["xaxis3"]["domain"][1]
+    assert layout["title"]["text"].endswith("(epochs 1–77 shown)")
+    assert full.to_dict()["layout"]["title"]["text"].endswith("(epochs 1–200 shown)")
+
+
+def test_landscape_star_opens_on_the_chosen_epoch_and_the_alt_says_which():
+    from lossviz.figures import landscape as lp
+
+    coords, path, grid, losses, scale = toy_path()
+    fig = lp.contour_figure(grid, grid, losses, scale, "nats", "run", path, 3)
+    (star,) = [t for t in fig.data if t.name == "epoch shown"]
+    assert (star.x[0], star.y[0]) == (coords[3, 0], coords[3, 1]) and star.text == ("epoch 3",)
+    assert fig.player_layout["sliders"][0]["active"] == 3
+    assert "star marks epoch 3 of the path" in lp.surface_alt(grid, grid, losses, "nats", "run", path, 3)
+    assert "star marks epoch 7 of the path" in lp.surface_alt(grid, grid, losses, "nats", "run", path)
+    beyond = lp.contour_figure(grid, grid, losses, scale, "nats", "run", path, 99)  # another run's longer path
+    assert [t for t in beyond.data if t.name == "epoch shown"][0].text == ("epoch 7",)

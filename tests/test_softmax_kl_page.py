@@ -125,6 +125,17 @@ def test_fit_section_follows_the_mixture():
     assert [trace["name"].split(":")[0] for trace in fit["data"]] == ["mixture p", "forward KL(p‖q)",
                                                                      "reverse KL(q‖p)"]
     assert at.query_params["sep"] == "9" and at.query_params["m0"] == "-1"
+    # The keyboard's way through the fit's frames: "Adam step shown" sets the step the figure opens on.
+    shown = at.select_slider(key=K + "fst")
+    assert shown.value == 600 and fit["layout"]["title"]["text"].endswith("(step 600)")
+    shown.set_value(100).run()
+    assert not at.exception and at.query_params["fst"] == "100"
+    fit = chart(at, "Fitting one Gaussian")
+    assert fit["layout"]["title"]["text"].endswith("(step 100)")
+    slider = fit["layout"]["sliders"][0]
+    assert slider["steps"][slider["active"]]["label"] == "100"
+    at.slider(key=K + "fs").set_value(300).run()  # a new fit opens on its last step
+    assert at.select_slider(key=K + "fst").value == 300 and "fst" not in at.query_params
 
 
 def test_short_training_draws_curves_regions_and_the_ce_kl_note():
@@ -143,6 +154,14 @@ def test_short_training_draws_curves_regions_and_the_ce_kl_note():
     assert sum(t["type"] == "heatmap" for t in regions["data"]) == 4
     assert any("coincide **exactly**" in s.value for s in at.success)
     assert at.query_params["ep"] == "6" and at.query_params["lr"] == "0.01,0.1"
+    # "Epoch shown" (the keyboard's way through the reveal) appears once trained and sets the opening epoch.
+    shown = at.select_slider(key=K + "cep")
+    assert shown.value == 6 and shown.options == [str(e) for e in range(1, 7)]
+    shown.set_value(3).run()
+    assert not at.exception and at.query_params["cep"] == "3"
+    opened = chart(at, "Every combination")
+    assert opened["layout"]["title"]["text"].endswith("(epochs 1–3 shown)")
+    assert opened["layout"]["xaxis3"]["range"] == [1, 3]
     # Results survive a rerun caused by another widget.
     at.slider(key=K + "k").set_value(4).run()
     assert len(curves(chart(at, "Every combination"))) == 8

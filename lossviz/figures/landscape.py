@@ -132,8 +132,12 @@ def _axis_titles(path: PcaPath | None) -> tuple[str, str]:
 
 
 def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, scale: ColourScale, unit: str,
-                   title: str, path: PcaPath | None = None) -> go.Figure:
-    """The loss on the plane as filled contours, the final weights marked, the projected path on top."""
+                   title: str, path: PcaPath | None = None, epoch: int | None = None) -> go.Figure:
+    """The loss on the plane as filled contours, the final weights marked, the projected path on top.
+
+    With a path, a star marks one epoch (point ``epoch`` of the path, None: the last) and the
+    player (:mod:`lossviz.figures.player`) moves it along the path from there.
+    """
     zmin, zmax = scale.limits()
     x_title, y_title = _axis_titles(path)
     data = [go.Contour(x=alphas, y=betas, z=scale.colour(losses), customdata=losses, zmin=zmin, zmax=zmax,
@@ -151,9 +155,10 @@ def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, sc
     data.append(go.Scatter(x=[0.0], y=[0.0], mode="markers", name="final weights",
                            marker=dict(symbol="x", size=13, color="white", line=dict(color="black", width=2))))
     if path is not None:  # the epoch the player shows: a star that steps along the path
-        last = len(path.coords) - 1
-        data.append(go.Scatter(x=path.coords[-1:, 0], y=path.coords[-1:, 1], mode="markers", name="epoch shown",
-                               text=[f"epoch {last}"], hovertemplate="%{text}<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
+        shown = shown_epoch(path, epoch)
+        data.append(go.Scatter(x=path.coords[shown:shown + 1, 0], y=path.coords[shown:shown + 1, 1],
+                               mode="markers", name="epoch shown", text=[f"epoch {shown}"],
+                               hovertemplate="%{text}<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
                                marker=dict(symbol="star", size=20, color=theme.VERMILLION,
                                            line=dict(color="white", width=2))))
     fig = go.Figure(data=data, layout=dict(
@@ -161,10 +166,16 @@ def contour_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, sc
         yaxis=dict(title=dict(text=y_title)), legend=dict(orientation="h", y=-0.18)))
     if path is None:
         return fig
-    epochs = player.frame_indices(len(path.coords))
+    epochs = player.frame_indices(len(path.coords), keep=shown)
     frames = [dict(traces=[len(data) - 1], data=[dict(x=[float(path.coords[e, 0])], y=[float(path.coords[e, 1])],
                                                       text=[f"epoch {e}"])]) for e in epochs]
-    return player.add_player(fig, frames, [str(e) for e in epochs])
+    return player.add_player(fig, frames, [str(e) for e in epochs], int(np.searchsorted(epochs, shown)))
+
+
+def shown_epoch(path: PcaPath, epoch: int | None) -> int:
+    """The path's point ``epoch`` (0 is the initial weights) within the path; None is the last."""
+    last = len(path.coords) - 1
+    return last if epoch is None else min(max(int(epoch), 0), last)
 
 
 def surface3d_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, scale: ColourScale, unit: str,
@@ -183,8 +194,11 @@ def surface3d_figure(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, 
 
 
 def surface_alt(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, unit: str, label: str,
-                path: PcaPath | None = None) -> str:
-    """One sentence with the grid, where the loss is lowest and highest, and the value at the centre."""
+                path: PcaPath | None = None, epoch: int | None = None) -> str:
+    """One sentence with the grid, where the loss is lowest and highest, and the value at the centre.
+
+    With a path it also says which epoch the contour map's star opens on (``epoch``, None: the last).
+    """
     done = int(np.sum(np.all(np.isfinite(losses), axis=1)))
     where = "the plane of the path's first two principal components" if path is not None else \
         "two filter-normalised random directions"
@@ -205,8 +219,8 @@ def surface_alt(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray, unit:
         text += (f". The path of {len(path.coords)} points (initial, then each epoch) runs from "
                  f"({path.coords[0, 0]:.3g}, {path.coords[0, 1]:.3g}) to the final weights at (0, 0); the two "
                  f"components explain {path.explained[0]:.1%} and {path.explained[1]:.1%} of its variance. On the "
-                 "contour map a star marks one epoch of the path; its Play, Pause, step and Reset buttons and "
-                 "scrubber move it along the path, and nothing moves by itself")
+                 f"contour map a star marks epoch {shown_epoch(path, epoch)} of the path; its Play, Pause, step "
+                 "and Reset buttons and scrubber move it along the path, and nothing moves by itself")
     return text + "."
 
 

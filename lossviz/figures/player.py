@@ -20,11 +20,12 @@ one menu is what keeps them from overlapping on a phone).  Frames are
 drawn with plotly's ``redraw`` (its default), which is what makes the rewritten
 buttons take effect.
 
-**Keyboard.**  Plotly's buttons are SVG and cannot take focus.  The
-Gradients page keeps its Streamlit slider ``t`` (the arrow keys step it) to
-choose the epoch its charts open on; elsewhere the keyboard reaches each
-animation's final state and its numbers (the "Data" expander), not its
-intermediate frames.
+**Keyboard.**  Plotly's buttons are SVG and cannot take focus.  So every
+animation has a link-bound Streamlit slider next to it (the arrow keys step
+it) that chooses the frame its figure opens on (``start`` here; the builders
+take the step or epoch and keep it among the frames): stepping with the
+keyboard works through a rerun, and Play still plays in the browser from
+there.
 
 Colours come from :mod:`lossviz.figures.theme`: the buttons are black on
 white with a grey border in both Streamlit themes (21:1 text, 4.5:1 border on

@@ -90,41 +90,48 @@ def _fit_title(fit: kl_fit.FitFrame) -> str:
     return f"Fitting one Gaussian q to p (step {fit.step})"
 
 
-def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, fits: Sequence[kl_fit.FitFrame]) -> go.Figure:
+def kl_fit_figure(x: np.ndarray, mixture: np.ndarray, fits: Sequence[kl_fit.FitFrame],
+                  step: int | None = None) -> go.Figure:
     """The mixture p with the forward-KL and reverse-KL Gaussian fits over it, playable fit by fit.
 
     Args:
       x: the grid of ``mixture`` (every :data:`PLOT_STRIDE`-th point is drawn).
       mixture: p on ``x``.
-      fits: the fits as :func:`lossviz.lessons.kl_fit.fit_kl_directions` yields them; the figure
-        opens on the last, and its player (:mod:`lossviz.figures.player`) steps through at most
-        :data:`player.MAX_FRAMES` of them.
+      fits: the fits as :func:`lossviz.lessons.kl_fit.fit_kl_directions` yields them; its player
+        (:mod:`lossviz.figures.player`) steps through at most :data:`player.MAX_FRAMES` of them (and ``step``'s).
+      step: the Adam step (a fit's ``step``) the figure opens on; None (or a step no fit has) is the last.
     """
     x, mixture = np.asarray(x)[::PLOT_STRIDE], np.asarray(mixture)[::PLOT_STRIDE]
-    shown = [fits[i] for i in player.frame_indices(len(fits))]
+    steps = [fit.step for fit in fits]
+    chosen = steps.index(step) if step in steps else len(fits) - 1
+    picked = player.frame_indices(len(fits), keep=chosen)
+    start = int(np.searchsorted(picked, chosen))
+    shown = [fits[i] for i in picked]
     means = np.array([f.means for f in shown])  # (frames, direction)
     stds = np.array([f.stds for f in shown])
-    # One call for all curves, padded to MAX_FRAMES rows: one shape always, so jax compiles it once per process.
-    pad = ((0, player.MAX_FRAMES - len(shown)), (0, 0))
+    # One call for all curves, padded to MAX_FRAMES + 1 rows (the kept step may add one): one shape always,
+    # so jax compiles it once per process.
+    pad = ((0, player.MAX_FRAMES + 1 - len(shown)), (0, 0))
     curves = kl_fit.gaussian_density(x, np.pad(means, pad, mode="edge")[..., None],
                                      np.pad(stds, pad, mode="edge")[..., None])[:len(shown)]  # (frames, 2, points)
-    forward_label, reverse_label = _fit_labels(shown[-1])
+    forward_label, reverse_label = _fit_labels(shown[start])
     fig = go.Figure([
         go.Scatter(x=x, y=mixture, name="mixture p", fill="tozeroy", line=dict(color=MIXTURE_COLOUR, shape="spline"),
                    fillcolor=theme.translucent(MIXTURE_COLOUR, 0.15)),
-        go.Scatter(x=x, y=curves[-1, 0], name=forward_label, line=dict(color=FORWARD_COLOUR, width=3, shape="spline")),
-        go.Scatter(x=x, y=curves[-1, 1], name=reverse_label,
+        go.Scatter(x=x, y=curves[start, 0], name=forward_label,
+                   line=dict(color=FORWARD_COLOUR, width=3, shape="spline")),
+        go.Scatter(x=x, y=curves[start, 1], name=reverse_label,
                    line=dict(color=REVERSE_COLOUR, width=3, dash="dash", shape="spline")),
     ])
     top = max(float(mixture.max()), float(curves.max()))
-    _layout(fig, _fit_title(shown[-1]), height=380, xaxis_title="x", yaxis=dict(title="density", range=[0, 1.1 * top]),
+    _layout(fig, _fit_title(shown[start]), height=380, xaxis_title="x", yaxis=dict(title="density", range=[0, 1.1 * top]),
             legend=dict(orientation="h", y=-0.2))
     decimals = int(np.ceil(-np.log10(top))) + 3  # about a thousandth of the axis: under a pixel
     frames = [dict(traces=[1, 2], layout=dict(title=dict(text=_fit_title(fit))),
                    data=[dict(y=player.rounded(curves[k, d], decimals), name=label)
                          for d, label in enumerate(_fit_labels(fit))])
               for k, fit in enumerate(shown)]
-    return player.add_player(fig, frames, [str(fit.step) for fit in shown], prefix="Adam step ")
+    return player.add_player(fig, frames, [str(fit.step) for fit in shown], start, prefix="Adam step ")
 
 
 def kl_objective_figure(objectives: np.ndarray) -> go.Figure:
@@ -144,13 +151,15 @@ def _dash(loss_name: str) -> str:
 
 
 def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_rates: Sequence[float],
-                    losses: np.ndarray, accuracies: np.ndarray, total_epochs: int) -> go.Figure:
+                    losses: np.ndarray, accuracies: np.ndarray, total_epochs: int,
+                    epoch: int | None = None) -> go.Figure:
     """Loss (log scale) and accuracy per epoch of every combination.
 
     Colour and marker = learning rate, line style = loss (CE solid, KL
     dashed), so that coinciding CE and KL curves show as one line with dashes
     over it.  Once every epoch is in (``losses`` covers ``total_epochs``), a
-    player (:mod:`lossviz.figures.player`) reveals the curves epoch by epoch.
+    player (:mod:`lossviz.figures.player`) reveals the curves epoch by epoch,
+    opening with epochs 1 … ``epoch`` shown (None: all of them).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "training accuracy"))
     rank = {lr: i for i, lr in enumerate(sorted(set(learning_rates)))}
@@ -168,10 +177,14 @@ def training_curves(labels: Sequence[str], loss_names: Sequence[str], learning_r
     _layout(fig, "Every combination, trained together", height=420, top=80)
     if losses.shape[1] < total_epochs or not labels:
         return fig
-    return _reveal_player(fig, losses.shape[1])
+    return _reveal_player(fig, losses.shape[1], epoch)
 
 
-def _reveal_player(fig: go.Figure, epochs: int) -> go.Figure:
+def _reveal_title(epoch: int) -> dict:
+    return dict(text=f"Every combination, trained together (epochs 1–{epoch} shown)")
+
+
+def _reveal_player(fig: go.Figure, epochs: int, epoch: int | None = None) -> go.Figure:
     """Frames that reveal a two-panel figure's curves epoch by epoch, a few bytes each.
 
     The curves move onto hidden copies of the two panels (axes x3/y3 over the
@@ -199,13 +212,18 @@ def _reveal_player(fig: go.Figure, epochs: int) -> go.Figure:
     for x_name, y_name in (("x", "y"), ("x2", "y2")):  # plotly draws only panels that hold a trace
         fig.add_trace(go.Scatter(x=[], y=[], xaxis=x_name, yaxis=y_name, showlegend=False, hoverinfo="skip"))
     frames = []
-    shown_epochs = player.frame_indices(epochs) + 1
-    for epoch in shown_epochs:
-        share = max((epoch - 1) / span, 0.004)  # a sliver at epoch 1: a zero-width domain is not drawn
+    chosen = epochs - 1 if epoch is None else min(max(int(epoch), 1), epochs) - 1
+    picked = player.frame_indices(epochs, keep=chosen)
+    shown_epochs = picked + 1
+    for shown in shown_epochs:
+        share = max((shown - 1) / span, 0.004)  # a sliver at epoch 1: a zero-width domain is not drawn
         frames.append(dict(data=[], traces=[], layout={
             axis: dict(domain=[round(float(start), 4), round(float(start + share * (end - start)), 4)],
                        range=[1, round(float(1 + share * span), 3)]) for axis, (start, end) in panels.items()}))
-    return player.add_player(fig, frames, [str(e) for e in shown_epochs], clearance=24)
+        frames[-1]["layout"]["title"] = _reveal_title(int(shown))
+    opening = int(np.searchsorted(picked, chosen))
+    fig.update_layout(frames[opening]["layout"])  # the figure as drawn is its opening frame
+    return player.add_player(fig, frames, [str(e) for e in shown_epochs], opening, clearance=24)
 
 
 def decision_regions(gx: np.ndarray, gy: np.ndarray, probabilities: np.ndarray, x: np.ndarray,
