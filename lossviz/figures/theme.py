@@ -131,6 +131,8 @@ def projector(fig):
     out.layout.font.size = max(PROJECTOR_MIN_FONT, (out.layout.font.size or _PLOTLY_DEFAULT_SIZES["font"])
                                * PROJECTOR_FONT_SCALE)
     out.layout.xaxis.gridwidth = out.layout.yaxis.gridwidth = 1  # so the axes are in its spec, set below
+    if out.layout.height:  # ×1.4 type on the same plot height: long axis titles would run past the plot
+        out.layout.height = round(out.layout.height * PROJECTOR_FONT_SCALE)
     _projector_layout(out.layout)
     for frame in out.frames or ():
         for trace in frame.data or ():
@@ -180,6 +182,8 @@ def _projector_layout(layout) -> None:
         axis.update(PROJECTOR_GRID)
         _at_least(axis.tickfont, PROJECTOR_MIN_FONT)
         _at_least(axis.title.font, PROJECTOR_MIN_FONT + 2)
+    if spec.get("title", {}).get("text"):
+        layout.title.automargin = True  # larger type: the title pushes the plot down rather than over an axis title
     _at_least(layout.legend.font, PROJECTOR_MIN_FONT)
     _at_least(layout.title.font, PROJECTOR_MIN_FONT + 4)
 
