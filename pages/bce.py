@@ -145,8 +145,8 @@ formula(r"\frac{\partial^2 \mathrm{BCE}}{\partial p^2} = \frac{y}{p^2}+\frac{1-y
         "The second derivative, y over p squared plus (1 − y) over (1 − p) squared, is positive for every p "
         "between 0 and 1: the curve bends upward everywhere.")
 st.markdown("Step 5: the value at the minimum is the entropy of the target.")
-formula(rf"\mathrm{{BCE}}(y, y) = -y\log y-(1-y)\log(1-y) = H(y)"
-        rf"\qquad\text{{here }} H({slice_y:.2f}) = {cut.floor:.4f}",
+formula(rf"\begin{{aligned}}\mathrm{{BCE}}(y, y) &= -y\log y-(1-y)\log(1-y) = H(y) \\"  # two lines: no scrolling
+        rf"\text{{here }} H({slice_y:.2f}) &= {cut.floor:.4f}\end{{aligned}}",
         f"At p = y the loss equals the entropy H(y) of the target; here H({slice_y:.2f}) = {cut.floor:.4f} nats.")
 
 # --------------------------------------------------------------------------
@@ -226,8 +226,8 @@ st.markdown("**The simplex bound.** Whatever the logits, $q = \\mathrm{softmax}(
 formula(r"\min_{q}\ \frac1n\sum_i \mathrm{BCE}(y_i, q_i)\quad\text{s.t.}\ \sum_i q_i = 1,\ q_i \ge 0",
         "Find the outputs q with the lowest mean BCE over the n pixels among all q that sum to 1 with no "
         "negative entry: every output a softmax can give, and its limits.")
-formula(r"\text{KKT: } -\frac{y_i}{q_i}+\frac{1-y_i}{1-q_i} = c \;\Rightarrow\; "
-        r"q_i(c) = \frac{2y_i}{(1-c)+\sqrt{(1-c)^2+4cy_i}},\quad \textstyle\sum_i q_i(c) = 1",
+formula(r"\begin{aligned}&\text{KKT: } -\frac{y_i}{q_i}+\frac{1-y_i}{1-q_i} = c \\ \Rightarrow\; "
+        r"&q_i(c) = \frac{2y_i}{(1-c)+\sqrt{(1-c)^2+4cy_i}},\quad \textstyle\sum_i q_i(c) = 1\end{aligned}",
         "At the optimum, every pixel with a positive output has the same BCE slope c; solved for q_i, that "
         "gives the closed form shown, and c is the value at which the q_i sum to 1.")
 ui.prose("Each $q_i(c)$ grows with $c$, so bisection on the multiplier $c$ finds the optimum; "
@@ -243,8 +243,8 @@ r1.metric(f"BCE({raw_y}, p) at Keras's clip p = 1 − ε", f"{raw.bce[-1]:,.1f}"
 r2.metric(f"test image {digit}, raw targets: lowest mean BCE the clip allows",
           f"{facts['raw_infimum']:,.1f}")
 chart(raw_fig, key="raw", alt=describe.raw_target(raw_y, raw.p[-1], raw.bce[-1], raw.derivative_sign_negative))
-formula(r"y > 1:\quad \frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
-        r"\ \text{ for every } p\in(0,1)",
+formula(r"\begin{aligned}y > 1:\quad &\frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
+        r" \\ &\text{for every } p\in(0,1)\end{aligned}",
         "With a target y above 1, the slope of BCE in p is negative for every p between 0 and 1: the loss "
         "keeps falling as p grows, so it has no minimum inside the interval.")
 st.markdown(
