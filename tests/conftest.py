@@ -67,6 +67,15 @@ def app_test(page: str | None = None, query: dict[str, str] | None = None, timeo
     return at
 
 
+def open_data(at):
+    """Open every chart's "Data" expander of an AppTest (its table is built only when open) and rerun."""
+    from lossviz.ui.charts import expander_key
+
+    for key in [k for k in at.session_state if str(k).endswith(expander_key(""))]:
+        at.session_state[key] = True
+    return at.run()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -318,6 +318,32 @@ def test_keyboard_alone_trains_a_run_on_the_lab(browser, server_url):
     context.close()
 
 
+@pytest.mark.browser
+def test_data_under_a_chart_opens_with_tab_and_enter_and_is_built_only_then(page, server_url):
+    from lossviz.figures import home
+    from lossviz.ui import charts
+
+    page.goto(server_url)
+    wait_for_app(page)
+    data = page.locator('[data-testid="stMain"] [data-testid="stExpander"]', has_text="Data").first
+    assert data.locator('[data-testid="stDataFrame"]').count() == 0  # closed, its table is not even sent
+    page.locator("body").focus()
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if data.locator("summary").evaluate("el => el === document.activeElement"):
+            break
+    else:
+        pytest.fail("Tab never reached the chart's Data expander")
+    page.keyboard.press("Enter")
+    grid = data.locator('[data-testid="stDataFrame"] [role="grid"]')
+    grid.wait_for(state="attached", timeout=20_000)
+    rows = len(charts.figure_table(home.bce_minimum_figure()))
+    assert grid.get_attribute("aria-rowcount") == str(rows + 1)  # the header and every number drawn
+    assert data.get_by_text(charts.DOWNLOAD_LABEL).is_visible()
+    assert data.locator("summary").evaluate("el => el === document.activeElement")  # the rerun keeps the place
+    screenshot(page, "a11y-data-opened-by-keyboard")
+
+
 LIVE_REGION = '[data-testid="stMain"] [role="status"][aria-live="polite"]'
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, app_test, error_texts, screenshot, wait_for_app
+from conftest import ROOT, app_test, error_texts, open_data, screenshot, wait_for_app
 from lossviz import data
 from lossviz.lessons import zoo
 
@@ -52,6 +52,8 @@ def test_the_page_runs_under_the_app_and_every_chart_says_its_takeaway():
     assert "step 300 of 300" in texts[5]
     # Each chart's numbers are one click away, and each family has its property table.
     assert sum(e.label == "Data" for e in at.expander) == 6
+    tables = len(at.dataframe)  # the property tables; a chart's is built only once its "Data" is opened
+    assert len(open_data(at).dataframe) == tables + 6 and len(at.download_button) == 6 and not at.exception
     assert multiselect(at, "cls").value == list(zoo.DEFAULT_CLASSIFICATION)
     assert not at.query_params, dict(at.query_params)
 

@@ -2,7 +2,8 @@
 
 WCAG 2.1 asks of a complex chart a text equivalent (1.1.1): the ``alt`` says the takeaway in a sentence
 (Streamlit puts it on the chart as ``aria-label`` with ``role="figure"``), and a small "Data" expander
-under it holds the numbers it draws as a table, downloadable as CSV.
+under it holds the numbers it draws as a table, downloadable as CSV. The table is built only once the
+expander is opened (a keyed, stateful expander): sent closed, it was the biggest payload of most pages.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ def chart(fig, alt: str | None = None, data=None, key: str | None = None, box=No
       fig: a plotly figure (drawn in Streamlit's chart theme, the default; restyled by
         ``theme.projector`` in projector mode, its alt and table taken from it as built).
       alt: the one-sentence takeaway; None takes the generic one from the figure's traces.
-      data: the table to show (DataFrame or dict of columns); None takes every trace's points.
-      key: the chart's element key; the table and the download get keys derived from it.
+      data: the table to show (DataFrame or dict of columns); None takes every trace's points (only
+        computed once the expander is open, when ``key`` is given).
+      key: the chart's element key; the Data expander, its table and its download get keys derived from it
+        (without one the table is built and sent even while the expander is closed).
       box: where to draw (a column, an st.empty(), ...); None is the current container.
       with_data: False for frames of a live chart, whose numbers change faster than anyone can read.
       label: the expander's label.
@@ -110,13 +113,31 @@ def chart(fig, alt: str | None = None, data=None, key: str | None = None, box=No
         return
     with box.container():
         st.plotly_chart(drawn, width="stretch", key=key, alt=alt)
-        data_expander(figure_table(fig) if data is None else data, label, key)
+        data_expander((lambda: figure_table(fig)) if data is None else data, label, key)
+
+
+def expander_key(key: str) -> str:
+    """The session-state key of the "Data" expander under the element keyed ``key`` (True while open)."""
+    return f"{key}-open"
 
 
 def data_expander(data, label: str = "Data", key: str | None = None) -> None:
-    """A closed expander holding ``data`` (DataFrame or dict of columns) as a table and a CSV download."""
-    table = pd.DataFrame(data)
-    with st.expander(label):
+    """A closed expander holding ``data`` as a table and a CSV download, built only once it is opened.
+
+    Args:
+      data: a DataFrame, a dict of columns, or a function returning one (called only when it is shown).
+      label: the expander's label.
+      key: the base of the expander's key (``expander_key``), the table's and the download's; without
+        one the expander cannot tell whether it is open, so its table is built and sent closed.
+    """
+    if key is None:
+        box = st.expander(label)
+    else:  # opening it reruns the script, which then fills it (Enter on the label is the one action)
+        box = st.expander(label, key=expander_key(key), on_change="rerun")
+        if not box.open:
+            return
+    table = pd.DataFrame(data() if callable(data) else data)
+    with box:
         st.dataframe(table, hide_index=True, height=min(240, 40 + 35 * len(table)),
                      key=None if key is None else f"{key}-data")
         st.download_button(DOWNLOAD_LABEL, table.to_csv(index=False), file_name=f"{key or 'chart'}.csv",
