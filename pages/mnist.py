@@ -239,8 +239,16 @@ def figure(kind: str, record: lab.RunRecord, version: int, build):
     return ui_runs.shared((kind, record.run_id, version, smoothing, log_axis, rescale), build)
 
 
-def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> None:
-    """Progress, metrics and the step chart: what changes between chunks.
+def progress_words(record: lab.RunRecord) -> str:
+    """The live region's sentence for the run now: one per epoch, not per poll."""
+    return describe.progress_line(
+        "Training" if record.status == "running" else record.status.capitalize(), len(record.epochs),
+        record.config.epochs, loss=record.epochs[-1]["train_loss"] if record.epochs else None)
+
+
+def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> bool:
+    """Progress, metrics and the step chart: what changes between chunks. Returns whether the live region's
+    words changed.
 
     A watching fragment redraws these on every poll (a fragment run clears what it does not draw again);
     the stable key makes the chart update in place, never remount.
@@ -254,9 +262,7 @@ def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> None:
             f"{record.epochs_done:.2f} / {c.epochs} · {record.samples_per_second:,.0f} samples/s{eta}"))
     else:
         progress_box.caption("Waiting for the first chunk of steps…")
-    words.live_status(announce_box, "mnist", describe.progress_line(  # one sentence per epoch, not per poll
-        "Training" if record.status == "running" else record.status.capitalize(), len(record.epochs), c.epochs,
-        loss=record.epochs[-1]["train_loss"] if record.epochs else None), final=record.done, hold=hold_words)
+    said = words.live_status(announce_box, "mnist", progress_words(record), final=record.done, hold=hold_words)
     smoothed = record.smoothed_loss(smoothing)
     with metrics_box.container(horizontal=True):
         st.metric("Status", record.status)
@@ -276,6 +282,7 @@ def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> None:
         box=step_chart, key=f"steps-{record.run_id}", with_data=record.done,
         alt=describe.live_loss(f"Smoothed training loss of run {record.label}, {record.status}", len(record.steps),
                                record.total_steps, smoothed))
+    return said
 
 
 def draw_epochs(record: lab.RunRecord, version: int) -> None:
@@ -334,10 +341,10 @@ def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
         return None
     row, record = found
     ui_runs.show_status(status_box, row, service, session)
-    draw_live(record, row.version, hold_words=full and fragment)  # a watched run's words change in its polls
+    said = draw_live(record, row.version, hold_words=full and fragment)  # a watched run's words change in polls
     if not fragment:
         draw_epochs(record, row.version)
-    elif not full and (not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):
+    elif not full and not said and (not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):
         st.rerun()  # an epoch ended (or the run did): the whole page draws its epoch charts once more
     return found
 
@@ -348,7 +355,9 @@ if shown_id is not None:
         shown = ui_runs.view(service, shown_id)
     except StoreError:
         shown = None  # redraw says why
-    if shown is not None and shown[0].state.live:  # the watching fragment draws it, at once and on every change
+    # The watching fragment draws a live run, at once and on every change; and a run that ended while this
+    # page reran, once more, so that its last words land in the live region's node rather than a new one.
+    if shown is not None and (shown[0].state.live or words.behind("mnist", progress_words(shown[1]))):
         state["mnist_epochs_drawn"] = len(shown[1].epochs)
         draw_epochs(shown[1], shown[0].version)
         ui_runs.watch(shown_id, lambda full: redraw(shown_id, full, fragment=True))

@@ -357,22 +357,25 @@ def test_lab_announces_its_progress_politely_in_one_live_region(browser, server_
     # enough on a quiet machine to say more than its last sentence
     wait_for_app(page)
     assert page.locator(LIVE_REGION).count() == 1  # there before anything is said: changes are announced
-    page.locator('[data-testid="stBaseButton-primary"]').filter(has_text="Train").click()
-    sample = f"""() => {{ const e = document.querySelector('{LIVE_REGION}');
-        if (!e) return ['', false]; const kept = e.dataset.seen === 'yes'; e.dataset.seen = 'yes';
-        return [e.innerText.trim(), kept]; }}"""
     # A full script run (each epoch's end) may put a new node in the region's place; that is heard only if
-    # the node is there before its words change, so every change must land in a node seen before it.
-    heard, unheard, last = [], [], ""
+    # the node is there before its words change. A MutationObserver logs, batch by batch, each change of
+    # the words and whether it came with a new node: new words must always land in a node already there.
+    page.evaluate(f"""() => {{ window.__region = {{node: document.querySelector('{LIVE_REGION}'), text: '', log: []}};
+        new MutationObserver(() => {{ const r = window.__region, e = document.querySelector('{LIVE_REGION}');
+            const text = e ? e.innerText.trim() : '';
+            if (text !== r.text) r.log.push([text, e !== r.node]);
+            r.node = e; r.text = text; }}).observe(document.body, {{subtree: true, childList: true, characterData: true}});
+    }}""")
+    page.locator('[data-testid="stBaseButton-primary"]').filter(has_text="Train").click()
+    heard = []
     deadline = time.time() + 240
     while time.time() < deadline and not (heard and heard[-1][1].startswith(("Finished", "Diverged", "Stopped"))):
-        text, kept = page.evaluate(sample)
-        if text != last and not kept:
-            unheard.append(text)  # new words in a new node: a screen reader would not hear them
+        text = page.evaluate(f"() => (document.querySelector('{LIVE_REGION}') || {{innerText: ''}}).innerText.trim()")
         if text and (not heard or text != heard[-1][1]):
             heard.append((time.time(), text))
-        last = text
         time.sleep(0.1)
+    log = page.evaluate("() => window.__region.log")
+    unheard = [text for text, new_node in log if new_node and text]  # new words in a new node: not heard
     wait_for_app(page)
     assert page.locator(LIVE_REGION).count() == 1
     assert page.locator(LIVE_REGION).get_attribute("aria-atomic") == "true"

@@ -51,7 +51,7 @@ def live_region(key: str):
     return st.markdown(_region(shown[0] if shown else ""), unsafe_allow_html=True)
 
 
-def live_status(box, key: str, text: str, final: bool = False, hold: bool = False) -> None:
+def live_status(box, key: str, text: str, final: bool = False, hold: bool = False) -> bool:
     """Say a training's progress in the live region ``box`` (from :func:`live_region`), at a human pace.
 
     A text that differs from the one shown replaces it only when :data:`ANNOUNCE_SECONDS` have passed
@@ -66,16 +66,30 @@ def live_status(box, key: str, text: str, final: bool = False, hold: bool = Fals
       hold: keep the words shown (in a full script run of a page that a fragment watches): a full run
         that changes the region's text replaces its node, and a new region goes unheard, so the next
         fragment poll says it in the node that already exists.
+
+    Returns:
+      Whether the words changed in this call. A fragment that changed them should not ``st.rerun()`` in
+      the same run: the rerun may drop the run's last deltas, and the words would first reach the browser
+      in the full run's new node.
     """
     state_key = _SHOWN_KEY + key
     shown = st.session_state.get(state_key)
     now = time.monotonic()
+    changed = False
     if hold:
         shown = shown or ("", now)
     elif shown is None or (text != shown[0] and (final or now - shown[1] >= ANNOUNCE_SECONDS)):
+        changed = shown is not None or bool(text)
         shown = (text, now)
         st.session_state[state_key] = shown
     box.markdown(_region(shown[0]), unsafe_allow_html=True)
+    return changed
+
+
+def behind(key: str, text: str) -> bool:
+    """Whether the live region ``key`` said something in this session and has not yet said ``text``."""
+    shown = st.session_state.get(_SHOWN_KEY + key)
+    return bool(shown and shown[0]) and shown[0] != text
 
 
 def _region(text: str) -> str:
