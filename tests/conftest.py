@@ -158,21 +158,24 @@ def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 1.0) -> 
 
     Streamlit marks its root with ``data-test-script-state``; a run that
     reruns itself (e.g. a page opened by direct link on a fresh server)
-    passes through "notRunning" briefly, hence the quiet period.
+    passes through "notRunning" briefly, hence the quiet period.  A script
+    run that is over may not be drawn yet: sliders and charts are lazily
+    loaded components, shown as ``stSkeleton`` until their code arrives
+    (measured: 8 s after "notRunning" on a loaded 2-core machine).
     """
     page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', timeout=timeout_ms)
     deadline = time.time() + timeout_ms / 1000
     quiet_since = None
     while time.time() < deadline:
         state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
-        if state == "notRunning":
+        if state == "notRunning" and not page.locator('[data-testid="stSkeleton"]').count():
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= quiet_seconds:
                 return
         else:
             quiet_since = None
         time.sleep(0.1)
-    raise AssertionError("the app kept running past the timeout")
+    raise AssertionError("the app kept running (or drawing) past the timeout")
 
 
 def error_texts(page) -> list[str]:

@@ -184,7 +184,8 @@ def settled_snapshot(page, timeout: float = 90.0) -> list[str]:
     while time.time() < deadline:
         state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
         snapshot = page.evaluate(SNAPSHOT_JS)
-        if snapshot != last or state != "notRunning" or not snapshot:
+        drawing = page.locator('[data-testid="stSkeleton"]').count()
+        if snapshot != last or state != "notRunning" or drawing or not snapshot:
             last, same_since = snapshot, time.time()
         elif time.time() - same_since >= 1.0:
             return snapshot

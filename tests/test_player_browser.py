@@ -51,7 +51,10 @@ def test_play_pause_step_and_reset_run_in_the_browser_and_nothing_moves_by_itsel
         expect(outputs.locator(".slider-label").first).to_have_text(GRADIENT_EPOCHS[1])
 
         press(outputs, player.PLAY)
-        page.wait_for_timeout(700)
+        for _ in range(100):  # a few frames (150 ms each), however slowly a busy browser draws them
+            page.wait_for_timeout(100)
+            if GRADIENT_EPOCHS.index(shown(outputs)) >= 3:
+                break
         press(outputs, player.PAUSE)
         paused = GRADIENT_EPOCHS.index(shown(outputs))
         assert 1 < paused < len(GRADIENT_EPOCHS) - 1, shown(outputs)
