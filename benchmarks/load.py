@@ -66,12 +66,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-SERVER_LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "lossviz-load-server.log"
+def server_log(port: int) -> Path:
+    """Where the server on ``port`` writes its output (tracebacks land there); one file per server."""
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"lossviz-server-{port}.log"
+
+
+def tracebacks(port: int) -> str:
+    """The tracebacks in the log of the server on ``port`` ("" when none)."""
+    try:
+        text = server_log(port).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(part for part in text.split("\n20") if "Traceback" in part)
 
 
 def start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port; its output goes to SERVER_LOG (tracebacks land there)."""
-    log = open(SERVER_LOG, "w")
+    """`streamlit run app.py` on 127.0.0.1:port; its output goes to :func:`server_log`."""
+    log = open(server_log(port), "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"],
@@ -200,7 +211,10 @@ def run(sessions: int = 10, rounds: int = 3, trainings: int = 4, slots: int | No
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-    return report.summary(sessions, trainings, slots)
+    summary = report.summary(sessions, trainings, slots)
+    if summary["errors"]:
+        summary["server_tracebacks"] = tracebacks(port)[-6000:]
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

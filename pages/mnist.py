@@ -205,7 +205,7 @@ with v2:
     rescale = url.toggle("Rescale each reconstruction to its maximum", "rs", False)
 
 session_rows = service.session_runs(session) if service is not None else []
-labels = {row.run_id: ui_runs.label_of(row) for row in session_rows}
+labels = {row.run_id: ui_runs.name_of(row) for row in session_rows}
 if state.get("mnist_shown") not in labels:
     state["mnist_shown"] = next(iter(labels), None)
 if labels:
@@ -246,9 +246,8 @@ def progress_words(record: lab.RunRecord) -> str:
         record.config.epochs, loss=record.epochs[-1]["train_loss"] if record.epochs else None)
 
 
-def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> bool:
-    """Progress, metrics and the step chart: what changes between chunks. Returns whether the live region's
-    words changed.
+def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> None:
+    """Progress, metrics and the step chart: what changes between chunks.
 
     A watching fragment redraws these on every poll (a fragment run clears what it does not draw again);
     the stable key makes the chart update in place, never remount.
@@ -262,7 +261,7 @@ def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> bool:
             f"{record.epochs_done:.2f} / {c.epochs} · {record.samples_per_second:,.0f} samples/s{eta}"))
     else:
         progress_box.caption("Waiting for the first chunk of steps…")
-    said = words.live_status(announce_box, "mnist", progress_words(record), final=record.done, hold=hold_words)
+    words.live_status(announce_box, "mnist", progress_words(record), final=record.done, hold=hold_words)
     smoothed = record.smoothed_loss(smoothing)
     with metrics_box.container(horizontal=True):
         st.metric("Status", record.status)
@@ -282,7 +281,6 @@ def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> bool:
         box=step_chart, key=f"steps-{record.run_id}", with_data=record.done,
         alt=describe.live_loss(f"Smoothed training loss of run {record.label}, {record.status}", len(record.steps),
                                record.total_steps, smoothed))
-    return said
 
 
 def draw_epochs(record: lab.RunRecord, version: int) -> None:
@@ -341,10 +339,11 @@ def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
         return None
     row, record = found
     ui_runs.show_status(status_box, row, service, session)
-    said = draw_live(record, row.version, hold_words=full and fragment)  # a watched run's words change in polls
+    draw_live(record, row.version, hold_words=full and fragment)  # a watched run's words change in polls
     if not fragment:
         draw_epochs(record, row.version)
-    elif not full and not said and (not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):
+    elif not full and not words.settling("mnist") and (
+            not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):
         st.rerun()  # an epoch ended (or the run did): the whole page draws its epoch charts once more
     return found
 

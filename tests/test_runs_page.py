@@ -72,6 +72,24 @@ def test_a_run_link_opens_the_finished_run_with_its_configuration(finished_run):
     assert "Whole run with its receipt (JSON)" in downloads
 
 
+def test_the_run_shown_keeps_its_name_while_its_state_changes(store_url, mnist):
+    """Streamlit sends a selectbox's value back as the option's shown text; a text that changed since (queued →
+    running) comes back as a bare string, and a Stop clicked in that moment stopped no run (seen in chromium)."""
+    store = RunStore(store_url)
+    service = RunService(store, lambda: mnist, workers=1)
+    sub = service.submit(SMALL.replace(seed=7), "teacher", N)
+    service.shutdown()  # leaves it queued, or ended
+    at = app_test(PAGE, {"run": sub.run_id})
+    shown = at.selectbox(key="mnist_shown")
+    before = list(shown.options)
+    assert shown.value == sub.run_id and len(before) == 1
+    store.set_state(sub.run_id, RunState.INTERRUPTED, "A state change.")
+    at.run()
+    assert list(at.selectbox(key="mnist_shown").options) == before
+    assert at.selectbox(key="mnist_shown").value == sub.run_id
+    store.close()
+
+
 @pytest.mark.parametrize("value, words", [
     ("zzzz", "is not a run id"),
     ("0123456789abcde", "is not a run id"),  # cut one character short

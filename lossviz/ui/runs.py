@@ -173,12 +173,22 @@ def records(service: RunService | None, rows) -> dict:
     return out
 
 
-def label_of(row) -> str:
-    """``<id> · <description> · <state>``: how a stored run is named in lists."""
+def name_of(row) -> str:
+    """``<id> · <description>``: a stored run's name, the same in every state.
+
+    A widget's options must keep their names while a run goes from queued to finished: Streamlit sends a
+    selectbox's value back as its shown text, and a text no option has any longer comes back as that text
+    (a click in that moment would act on no run).
+    """
     from lossviz.lab import describe
     from lossviz.runs.workers import split_config
 
-    return f"{row.run_id[:8]} · {describe(split_config(row.config)[0])} · {row.state.value}"
+    return f"{row.run_id[:8]} · {describe(split_config(row.config)[0])}"
+
+
+def label_of(row) -> str:
+    """``<id> · <description> · <state>``: how a stored run is listed."""
+    return f"{name_of(row)} · {row.state.value}"
 
 
 def live_list(rows, shown_id: str | None) -> None:

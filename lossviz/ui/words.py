@@ -17,6 +17,9 @@ import streamlit as st
 ANNOUNCE_SECONDS = 3.0
 """A live region's text changes at most this often (the last, final text is written at once)."""
 
+DELIVERY_SECONDS = 2.0
+"""How long new words may take to reach a busy browser: no full script run should start within this time."""
+
 _SHOWN_KEY = "_lossviz_live_status:"
 
 
@@ -68,9 +71,8 @@ def live_status(box, key: str, text: str, final: bool = False, hold: bool = Fals
         fragment poll says it in the node that already exists.
 
     Returns:
-      Whether the words changed in this call. A fragment that changed them should not ``st.rerun()`` in
-      the same run: the rerun may drop the run's last deltas, and the words would first reach the browser
-      in the full run's new node.
+      Whether the words changed in this call. A fragment that watches a run should not ``st.rerun()``
+      while they are :func:`settling`.
     """
     state_key = _SHOWN_KEY + key
     shown = st.session_state.get(state_key)
@@ -84,6 +86,18 @@ def live_status(box, key: str, text: str, final: bool = False, hold: bool = Fals
         st.session_state[state_key] = shown
     box.markdown(_region(shown[0]), unsafe_allow_html=True)
     return changed
+
+
+def settling(key: str) -> bool:
+    """Whether the region ``key``'s words changed less than :data:`DELIVERY_SECONDS` ago.
+
+    A script run that starts clears the deltas not yet sent to the browser (Streamlit's
+    ``ForwardMsgQueue.clear``), so a full rerun just after a poll changed the words can drop them; the full
+    run, which holds the words, then draws them in a new node that goes unheard. Seen in chromium on a
+    loaded 2-core machine, where sending lags the poll by more than the 0.5 s between polls.
+    """
+    shown = st.session_state.get(_SHOWN_KEY + key)
+    return bool(shown) and time.monotonic() - shown[1] < DELIVERY_SECONDS
 
 
 def behind(key: str, text: str) -> bool:
