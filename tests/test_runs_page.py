@@ -210,12 +210,9 @@ def test_browser_a_run_outlives_controls_pages_reloads_other_browsers_and_a_rest
     wait_for_text(guest, "Training on the server")
     guest_step = wait_for_step_beyond(guest, 0)
     assert "you joined it" in guest.locator('[data-testid="stMain"]').inner_text()
-    try:  # a busy browser may still be drawing the page it was sent
-        guest.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
-    except Exception:
-        pass
+    # A busy browser may still be drawing the page it was sent, and each epoch's rerun replaces the chart.
+    guest.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)  # fails if none comes
     screenshot(guest, "runs-guest-live")
-    assert guest.locator('[data-testid="stPlotlyChart"]').count() >= 1, "the live page shows no chart"
 
     # A control changed: the run goes on.
     page.get_by_text("Log loss axis").click()
