@@ -223,3 +223,30 @@ def test_keras_snippet_for_blobs_trains_on_the_apps_own_points(monkeypatch):
     np.testing.assert_array_equal(namespace["y_train"], np.asarray(dataset.y_train))
     np.testing.assert_array_equal(namespace["y_test"], np.asarray(dataset.y_test))
     assert namespace["x_train"].shape == (800, 2) and namespace["x_test"].shape == (200, 2)
+
+
+def test_exports_from_many_threads_at_once():
+    """Streamlit runs each session's script in its own thread; CPython 3.11's AST builder is not thread-safe
+    (a load test's lab page once died of "AST constructor recursion depth mismatch")."""
+    import threading
+
+    from lossviz.lab.export.script import STANDALONE, config_lines
+
+    text = STANDALONE.read_text(encoding="utf-8")
+    config = PRESETS["classifier-cce"]
+    errors = []
+
+    def work():
+        for _ in range(100):
+            try:
+                config_lines(text)
+                export_script(config, limit_train=1000)
+            except Exception as err:  # noqa: BLE001  (counted below)
+                errors.append(repr(err))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import threading
 from pathlib import Path
 
 from lossviz import losses
@@ -12,6 +14,11 @@ from lossviz.lab.records import describe
 
 STANDALONE = Path(__file__).with_name("standalone.py")
 """The shipped file; only its ``CONFIG = {...}`` literal changes from one export to the next."""
+
+_AST_LOCK = threading.Lock()
+"""CPython 3.11 builds ASTs with a recursion counter that another thread can upset ("SystemError: AST
+constructor recursion depth mismatch", python/cpython#106905), and Streamlit runs each session's script in a
+thread of its own: 10 of 1,200 exports failed in 8 threads without this lock."""
 
 
 def script_config(config: TrainConfig, limit_train: int | None = None) -> dict:
@@ -27,14 +34,18 @@ def config_literal(values: dict) -> str:
 
     body = "".join(f"    {json.dumps(key)}: {literal(value)},\n" for key, value in values.items())
     source = "CONFIG = {\n" + body + "}\n"
-    if ast.literal_eval(source.split("=", 1)[1].strip()) != values:
+    with _AST_LOCK:
+        parsed = ast.literal_eval(source.split("=", 1)[1].strip())
+    if parsed != values:
         raise ValueError(f"cannot write {values!r} as a Python literal")
     return source
 
 
 def config_lines(text: str) -> tuple[int, int]:
     """0-based first and past-the-end lines of the top-level ``CONFIG = {...}`` assignment in ``text``."""
-    for node in ast.parse(text).body:
+    with _AST_LOCK:
+        tree = ast.parse(text)
+    for node in tree.body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["CONFIG"]:
             return node.lineno - 1, node.end_lineno
     raise ValueError(f"{STANDALONE.name} has no top-level CONFIG = {{...}}")
@@ -59,10 +70,17 @@ def export_script(config: TrainConfig, limit_train: int | None = None) -> str:
     """
     if config.task not in ("autoencoder", "classifier"):
         raise ValueError("only MNIST runs (autoencoder, classifier) can be exported as a script")
+    head, tail = _standalone_around_config()
+    return head + config_literal(script_config(config, limit_train)) + tail
+
+
+@functools.cache
+def _standalone_around_config() -> tuple[str, str]:
+    """:data:`STANDALONE`'s text before and after its ``CONFIG`` literal, read and parsed once per process."""
     text = STANDALONE.read_text(encoding="utf-8")
     first, end = config_lines(text)
     lines = text.splitlines(keepends=True)
-    return "".join(lines[:first]) + config_literal(script_config(config, limit_train)) + "".join(lines[end:])
+    return "".join(lines[:first]), "".join(lines[end:])
 
 
 def script_filename(config: TrainConfig) -> str:
