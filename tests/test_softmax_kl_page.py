@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -272,3 +273,27 @@ def test_training_waits_for_a_free_slot_and_releases_it(monkeypatch):
     assert not at.exception
     assert len(curves(chart(at, "Every combination"))) == 4
     assert lab.SLOTS.active == 0  # and released its slot afterwards
+
+
+@pytest.mark.browser
+def test_browser_a_logit_slider_reruns_its_section_and_keeps_the_link(server_url, page):
+    """The softmax explorer is a fragment (``UrlState.fragment``): a step of z1 reruns only that section, whose
+    link-bound sliders are made again in that rerun, and the link follows."""
+    page.goto(server_url + "/")
+    wait_for_app(page)
+    page.goto(f"{server_url}/softmax-kl")
+    wait_for_app(page)
+    bars = page.locator('[data-testid="stPlotlyChart"]').first
+    heights = "el => JSON.stringify(el.querySelector('.js-plotly-plot')._fullData.map(t => Array.from(t.y || [])))"
+    before = bars.evaluate(heights)
+    thumb = page.locator('input[type="range"][aria-label="z1"]')
+    thumb.focus()
+    for expected in ("2.1", "2.2"):  # twice: the second rerun binds the section's widgets once more
+        thumb.press("ArrowRight")
+        page.wait_for_function(f"() => location.search.includes('z1={expected}')", timeout=30_000)
+        wait_for_app(page, quiet_seconds=0.5)
+    assert not error_texts(page), error_texts(page)
+    deadline = time.time() + 30
+    while bars.evaluate(heights) == before and time.time() < deadline:  # the probabilities moved with z1
+        time.sleep(0.2)
+    assert bars.evaluate(heights) != before

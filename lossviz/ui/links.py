@@ -38,6 +38,7 @@ the link) and the sections declared with :meth:`UrlState.shows`, until Reveal dr
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -277,7 +278,7 @@ class UrlState:
             value = st.session_state.get(shadow_key, default)
             parsed = read_link(key, self._query.get(key, []), field, self._notices)
             st.session_state[state_key] = value if parsed is None else parsed
-        if field is not CLAIMED:
+        if field is not CLAIMED and key not in self._hideable:
             self._hideable.append(key)
         # A hidden control is not drawn; its value is the one the link, the session or the default gives.
         value = st.session_state[state_key] if key in self._hide else make_widget(state_key)
@@ -289,6 +290,28 @@ class UrlState:
         elif st.query_params.get(key) != text or len(st.query_params.get_all(key)) > 1:
             st.query_params[key] = text
         return value
+
+    def fragment(self, func: Callable[[], None]) -> Callable[[], None]:
+        """``st.fragment`` for a section of the page: moving one of its controls reruns only the section.
+
+        The section's link-bound widgets are made again in each of its own reruns, so the keys it bound
+        in its last run are released first (a key bound twice in one run still raises).
+        """
+        bound_last_run: set[str] = set()
+
+        @st.fragment
+        @functools.wraps(func)
+        def section() -> None:
+            for key in bound_last_run:
+                self._fields.pop(key, None)
+            before = set(self._fields)
+            try:
+                func()
+            finally:
+                bound_last_run.clear()
+                bound_last_run.update(set(self._fields) - before)
+
+        return section
 
     def claim(self, key: str) -> str | None:
         """Mark ``key`` as the page's own parameter (not "unknown") and return its last value in the link."""
