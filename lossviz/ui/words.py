@@ -54,7 +54,7 @@ def live_region(key: str):
     return st.markdown(_region(shown[0] if shown else ""), unsafe_allow_html=True)
 
 
-def live_status(box, key: str, text: str, final: bool = False, hold: bool = False) -> bool:
+def live_status(box, key: str, text: str, final: bool = False, hold: bool = False) -> None:
     """Say a training's progress in the live region ``box`` (from :func:`live_region`), at a human pace.
 
     A text that differs from the one shown replaces it only when :data:`ANNOUNCE_SECONDS` have passed
@@ -68,24 +68,18 @@ def live_status(box, key: str, text: str, final: bool = False, hold: bool = Fals
       final: the training ended: say so now rather than after the pause.
       hold: keep the words shown (in a full script run of a page that a fragment watches): a full run
         that changes the region's text replaces its node, and a new region goes unheard, so the next
-        fragment poll says it in the node that already exists.
-
-    Returns:
-      Whether the words changed in this call. A fragment that watches a run should not ``st.rerun()``
-      while they are :func:`settling`.
+        fragment poll says it in the node that already exists. A fragment that watches a run should not
+        ``st.rerun()`` while the words are :func:`settling`.
     """
     state_key = _SHOWN_KEY + key
     shown = st.session_state.get(state_key)
     now = time.monotonic()
-    changed = False
     if hold:
         shown = shown or ("", now)
     elif shown is None or (text != shown[0] and (final or now - shown[1] >= ANNOUNCE_SECONDS)):
-        changed = shown is not None or bool(text)
         shown = (text, now)
         st.session_state[state_key] = shown
     box.markdown(_region(shown[0]), unsafe_allow_html=True)
-    return changed
 
 
 def settling(key: str) -> bool:
