@@ -153,6 +153,12 @@ def page(browser):
     context.close()
 
 
+def drawn_and_idle(page) -> bool:
+    """The script run is over and no lazily loaded component still shows its skeleton (see wait_for_app)."""
+    return (page.get_attribute('[data-testid="stApp"]', "data-test-script-state") == "notRunning"
+            and not page.locator('[data-testid="stSkeleton"]').count())
+
+
 def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 1.0) -> None:
     """Wait until the script run is over: content rendered and the app "notRunning" for a moment.
 
@@ -167,8 +173,7 @@ def wait_for_app(page, timeout_ms: int = 90_000, quiet_seconds: float = 1.0) -> 
     deadline = time.time() + timeout_ms / 1000
     quiet_since = None
     while time.time() < deadline:
-        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
-        if state == "notRunning" and not page.locator('[data-testid="stSkeleton"]').count():
+        if drawn_and_idle(page):
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= quiet_seconds:
                 return

@@ -14,7 +14,7 @@ import urllib.parse
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, error_texts, screenshot, wait_for_app
+from conftest import ROOT, drawn_and_idle, error_texts, screenshot, wait_for_app
 from lossviz import site
 from lossviz.ui import links
 
@@ -182,10 +182,9 @@ def settled_snapshot(page, timeout: float = 90.0) -> list[str]:
     deadline = time.time() + timeout
     last, same_since = None, time.time()
     while time.time() < deadline:
-        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        idle = drawn_and_idle(page)
         snapshot = page.evaluate(SNAPSHOT_JS)
-        drawing = page.locator('[data-testid="stSkeleton"]').count()
-        if snapshot != last or state != "notRunning" or drawing or not snapshot:
+        if snapshot != last or not idle or not snapshot:
             last, same_since = snapshot, time.time()
         elif time.time() - same_since >= 1.0:
             return snapshot
