@@ -110,8 +110,10 @@ def _csv(tmp_path, name: str, text: bytes):
     return path
 
 
-def _upload(page, path) -> None:
+def _upload(page, path, answer: str) -> None:
+    """Upload ``path`` and wait for the page's ``answer`` to it (the rerun may start after a busy second)."""
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_text(answer).first.wait_for(timeout=60_000)
     wait_for_app(page)
 
 
@@ -128,13 +130,14 @@ def test_browser_five_losses_overlaid_and_uploads(server_url, page, tmp_path):
     assert [legend.nth(i).text_content() for i in range(legend.count())] == [zoo.zoo()[n].title for n in FIVE]
     screenshot(page, "losses-five")
 
-    _upload(page, _csv(tmp_path, "broken.csv", b"x1,x2,label\n1,2,a\n3,oops,b\n"))
+    _upload(page, _csv(tmp_path, "broken.csv", b"x1,x2,label\n1,2,a\n3,oops,b\n"),
+            "Line 3, column x2: oops is not a number")
     assert any("Line 3, column x2: oops is not a number" in text for text in error_texts(page))
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 6  # the built-in fit stays
 
     x, labels = data.make_blobs(300, 3, 1.0, seed=5)
     rows = "".join(f"{a:.3f},{b:.3f},{['cat', 'dog', 'fox'][k]}\n" for (a, b), k in zip(x, labels))
-    _upload(page, _csv(tmp_path, "mine.csv", ("x1,x2,label\n" + rows).encode()))
+    _upload(page, _csv(tmp_path, "mine.csv", ("x1,x2,label\n" + rows).encode()), "mine.csv: 300 points in 3 classes")
     assert not error_texts(page), error_texts(page)
     page.get_by_text("mine.csv: 300 points in 3 classes").first.wait_for(timeout=10_000)
     regions = page.locator('[data-testid="stPlotlyChart"]').nth(4).locator(".legendtext")
