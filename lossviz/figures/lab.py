@@ -23,16 +23,14 @@ of ten browsers drawing 1,500-point charts twice a second is more than a core (P
 
 
 def thin(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` of the series: every k-th point with k = ⌈n / max_points⌉, plus the last."""
+    """At most ``max_points`` of the series: every k-th point with k = ⌈(n − 1) / (max_points − 1)⌉, and the last."""
     x = np.asarray(x)
     y = np.asarray(y)
     n = len(x)
     if n <= max_points:
         return x, y
-    stride = -(-n // max_points)
-    index = np.arange(0, n, stride)
-    if index[-1] != n - 1:
-        index = np.append(index, n - 1)
+    stride = -(-(n - 1) // (max_points - 1))
+    index = np.append(np.arange(0, n - 1, stride), n - 1)
     return x[index], y[index]
 
 
