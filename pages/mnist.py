@@ -327,6 +327,18 @@ def draw_epochs(record: lab.RunRecord, version: int) -> None:
                       key=f"wrong-{key}")
 
 
+def draw_empty() -> None:
+    """The run panel before a run: where its progress, numbers and step chart will be. Drawn with the page,
+    their code is in the browser before Train is pressed (Streamlit loads an element's code when it is
+    first shown), not fetched and compiled in the seconds that should draw the first point."""
+    progress_box.progress(0, text=f"step 0 · epoch 0 / {config.epochs}")
+    with metrics_box.container(horizontal=True):
+        st.metric("Status", "no run")
+        st.metric("Smoothed loss", "–")
+    chart(lab_plots.step_loss_figure([], [], smoothing, log_axis, None, loss_label(config)), box=step_chart,
+          key="steps-none", with_data=False, alt="Training loss per step: no run yet. Press Train to start one.")
+
+
 def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
     """Draw the run as stored now: in the full script run, or from the polling fragment."""
     try:
@@ -365,12 +377,15 @@ if shown_id is not None:
 if shown is not None:
     shown_row, shown_record = shown
     ui_runs.run_footer(shown_row)
+else:
+    draw_empty()
 
 # ---------------------------------------------------------------- compare
 st.header("Compare", divider="gray")
 runs = ui_runs.records(service, session_rows)
-if len(runs) < 1:
+if len(runs) < 1:  # the empty table names what a run will add (and loads the table's code with the page)
     st.caption("Every run of this session is kept here; train two or press a one-click comparison.")
+    st.dataframe(lab.comparison_table([]), hide_index=True, width="stretch")
 else:
     if "mnist_compare" not in state:
         state["mnist_compare"] = list(runs)[:2]
@@ -390,7 +405,7 @@ else:
                        "against pixels in [0, 1] for autoencoders.")
     elif selected:
         st.caption("None of the chosen runs has this metric yet.")
-    st.dataframe(lab.comparison_rows(selected or list(runs.values())), hide_index=True, width="stretch")
+    st.dataframe(lab.comparison_table(selected or list(runs.values())), hide_index=True, width="stretch")
 
 # ---------------------------------------------------------------- take it away
 st.header("Take it away", divider="gray")

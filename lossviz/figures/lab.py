@@ -75,6 +75,9 @@ def step_loss_figure(
         yaxis=dict(title=dict(text=loss_name), type="log" if use_log else "linear"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
+    if not len(y):  # drawn before the first run, so the page's chart code is loaded before Train is pressed
+        layout["annotations"] = [dict(text="No steps yet: press Train.", x=0.5, y=0.5, xref="paper", yref="paper",
+                                      showarrow=False, font=dict(size=16))]
     return go.Figure(data=traces, layout=layout)
 
 
