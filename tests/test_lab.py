@@ -267,6 +267,15 @@ def test_reconstruction_grid_puts_digits_over_outputs():
     assert np.nanmax(z[:28]) == 1.0 and np.nanmax(z[29:]) == pytest.approx(1 / 784)
     rescaled = np.asarray(lab_plots.reconstruction_figure(originals, outputs, rescale=True).data[0].z, float)
     assert np.nanmax(rescaled[29:]) == 1.0
+    assert fig.data[0].z.dtype == np.float32  # sent as typed binary at every epoch: half of float64's bytes
+    assert len(lab_plots.reconstruction_figure(originals, np.random.rand(8, 784)).to_json()) < 100_000
+
+
+def test_the_step_chart_before_a_run_says_how_to_start_one():
+    empty = lab_plots.step_loss_figure([], [], loss_name="BCE (nats)")
+    assert [len(trace.x) for trace in empty.data] == [0, 0]
+    assert "press Train" in empty.layout.annotations[0].text
+    assert not lab_plots.step_loss_figure([1, 2], [0.5, 0.4]).layout.annotations
 
 
 def test_live_step_chart_draws_at_most_its_cap_and_keeps_the_last_step():

@@ -143,7 +143,9 @@ def reconstruction_figure(originals: np.ndarray, reconstructions: np.ndarray, re
     if rescale:
         peak = np.nanmax(np.abs(bottom), axis=1, keepdims=True)
         bottom = np.divide(bottom, peak, out=np.zeros_like(bottom), where=peak > 0)
-    grid = _tile(np.concatenate([top, np.clip(bottom, 0.0, 1.0)]), columns=top.shape[0])
+    # float32: plotly sends a numpy array as typed binary, and the page redraws this at every epoch (228 → 117 kB
+    # for ten digits); the hover's three decimals are far inside float32's precision.
+    grid = _tile(np.concatenate([top, np.clip(bottom, 0.0, 1.0)]), columns=top.shape[0]).astype(np.float32)
     fig = go.Figure(go.Heatmap(z=grid, zmin=0.0, zmax=1.0, colorscale=theme.INK, showscale=False,
                                hovertemplate="%{z:.3f}<extra></extra>"))
     title = "Test digits (top) and reconstructions (bottom)"
