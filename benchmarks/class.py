@@ -16,6 +16,9 @@ seed each so none attaches to an earlier one:
 
 Goal (issue 13): worst ≤ 1.5 × lone, one training. The live view's cost is the share of steady training
 speed (samples/s of the epochs after the first) a stored run loses to being watched, against headless.
+The lone visitor's page also reports its browser's main-thread seconds from Train to "Finished." (Chrome's
+``TaskDuration``): N pages whose browsers share one core need N times that of the core, which bounds the
+class's worst time on this one machine however fast the server is.
 """
 
 from __future__ import annotations
@@ -100,9 +103,17 @@ async def open_lab(browser, url: str):
     return context, page
 
 
-async def press_and_wait(page, delay: float, timeout: float) -> float:
-    """Seconds from pressing Train (after ``delay``) until the page says the run finished."""
+async def main_thread_seconds(cdp) -> float:
+    """The page's main-thread busy seconds so far (Chrome's ``TaskDuration``)."""
+    metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
+    return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
+
+
+async def press_and_wait(page, delay: float, timeout: float, cdp=None) -> tuple[float, float | None]:
+    """Seconds from pressing Train (after ``delay``) until the page says the run finished, and (given a
+    DevTools session on the page) the browser's main-thread seconds spent on the page meanwhile."""
     await asyncio.sleep(delay)
+    busy = await main_thread_seconds(cdp) if cdp is not None else None
     # force: skip Playwright's wait for the button to hold still over two animation frames, which ten pages
     # sharing one core may not give it for a long time; the click itself is the same.
     await page.locator(load.TRAIN_BUTTON).filter(has_text="Train").click(force=True)
@@ -111,17 +122,25 @@ async def press_and_wait(page, delay: float, timeout: float) -> float:
         # textContent, not innerText: reading it forces no layout, so ten waiting pages cost the browser little.
         f"() => (document.querySelector('[data-testid=\"stMain\"]') || {{textContent: ''}}).textContent"
         f".includes({json.dumps(FINISHED)})", polling=100, timeout=timeout * 1000)
-    return time.perf_counter() - started
+    waited = time.perf_counter() - started
+    return waited, (await main_thread_seconds(cdp) - busy if cdp is not None else None)
 
 
 async def visitors_train(browser, base: str, link: str, seed: int, visitors: int, spread: float,
-                         timeout: float) -> list[float]:
+                         timeout: float, profile: bool = False) -> list[tuple[float, float | None]]:
+    """Each visitor's (seconds until finished, main-thread seconds or None); ``profile`` asks the browser
+    for the latter (a lone visitor's: what one watching page costs its machine)."""
     url = f"{base}/mnist?{link}&seed={seed}"
     opened = [await open_lab(browser, url) for _ in range(visitors)]  # one after another; the presses are together
     rng = random.Random(seed)
+    sessions = [None] * visitors
+    if profile:
+        sessions = [await context.new_cdp_session(page) for context, page in opened]
+        for cdp in sessions:
+            await cdp.send("Performance.enable")
     try:
-        return list(await asyncio.gather(*(press_and_wait(page, rng.uniform(0, spread), timeout)
-                                           for _, page in opened)))
+        return list(await asyncio.gather(*(press_and_wait(page, rng.uniform(0, spread), timeout, cdp)
+                                           for (_, page), cdp in zip(opened, sessions))))
     finally:
         for context, _ in opened:
             await context.close()
@@ -147,10 +166,11 @@ async def drive(base: str, link: str, visitors: int, timeout: float) -> dict:
         await load.wait_rendered(home)
         await home.close()
         warm = await visitors_train(browser, base, link, 0, 1, 0.0, timeout)
-        lone = await visitors_train(browser, base, link, 1, 1, 0.0, timeout)
+        lone = await visitors_train(browser, base, link, 1, 1, 0.0, timeout, profile=True)
         crowd = await visitors_train(browser, base, link, 2, visitors, 1.0, timeout)
         await browser.close()
-    return {"warm_up_s": warm[0], "lone_s": lone[0], "class_s": crowd}
+    return {"warm_up_s": warm[0][0], "lone_s": lone[0][0], "lone_main_thread_s": lone[0][1],
+            "class_s": [seconds for seconds, _ in crowd]}
 
 
 def run(link: str = DEFAULT_LINK, visitors: int = 10, timeout: float = 600) -> dict:
@@ -178,6 +198,9 @@ def run(link: str = DEFAULT_LINK, visitors: int = 10, timeout: float = 600) -> d
         "lone_s": round(lone, 2),
         "class_median_s": round(statistics.median(crowd), 2), "class_worst_s": round(crowd[-1], 2),
         "worst_over_lone": round(crowd[-1] / lone, 2),
+        # What one watching page costs its browser: N pages on one core need N times this of that core.
+        "lone_browser_main_thread_s": round(times["lone_main_thread_s"], 2),
+        "class_browser_main_thread_s": round(visitors * times["lone_main_thread_s"], 1),
         "trainings_computed_for_class": sum(1 for seed, row in runs.items() if seed == 2),
         "class_run_states": sorted({row.state.value for seed, row in runs.items() if seed == 2}),
         "headless_samples_per_s": _round(headless), "lone_run_samples_per_s": _round(rate(1)),
