@@ -17,8 +17,10 @@ page, which counts from the navigation's start), so the window itself is not cou
 - **warm**: the median of ``--warm`` later visits (each a new tab, so a new Streamlit session, in one
   browser context whose HTTP cache already holds the app's scripts) on one server that has already
   drawn every page once.
-- **control → chart**: one slider per page moved by one keyboard step; the time from the key press
-  until the last change inside any chart (of the quiet, fully drawn page). The median of three.
+- **control → chart**: each of a page's sliders in ``CONTROLS`` moved by one keyboard step; the time from the
+  key press until the last change inside any chart (of the quiet, fully drawn page). The median of three.
+- **floor**: the same warm visits of two bare Streamlit pages (a title, a line and a slider; and the same
+  with one small plotly chart), served like the app: what Streamlit and plotly cost before any of lossviz.
 - **Train → first point**: on the MNIST lab (warm server, seed-autoencoder preset, 60,000 images,
   a new seed each time so no stored run is reused), from the click on Train until the step-loss
   chart draws its first line; the run is then stopped. The median of ``--trains``.
@@ -30,9 +32,11 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the load benchmark's server helpers
@@ -44,15 +48,26 @@ CHROMIUM = "/usr/bin/chromium"
 QUIET_MS = 300
 TIMEOUT_MS = 180_000
 
-# One slider per page (its label, as shown) whose step changes a chart; None: the page has none.
+# Sliders per page (their labels, as shown) whose step changes a chart: the first feeds the most charts, the
+# others rerun a section of their own (UrlState.fragment). None: the page has none.
 CONTROLS = {
     "": None,
-    "bce": "Target y for the slice",
-    "gradients": "input x",
-    "mnist": "Smoothing (debiased EMA β)",  # measured after the Train run, which gives it a chart to change
+    "bce": ("Target y for the slice", "Raw target value y (a pixel in 0–255)", "Target y for the logit view"),
+    "gradients": ("input x", "logit of the dominant wrong class"),
+    "mnist": ("Smoothing (debiased EMA β)",),  # measured after the Train run, which gives it a chart to change
     "landscape": None,  # every control recomputes a loss line or surface: not a redraw
-    "softmax-kl": "z1",
-    "losses": "Huber δ",
+    "softmax-kl": ("z1",),
+    "losses": ("Huber δ",),
+}
+
+# The floor under every page: bare Streamlit pages served the same way, without and with one small plotly chart.
+FLOOR_APPS = {
+    "Streamlit alone: a title, a line, a slider": (
+        "import streamlit as st\nst.title('A bare page')\nst.write('One line of text.')\nst.slider('x', 0, 10, 5)\n"),
+    "Streamlit alone, with one small plotly chart": (
+        "import plotly.graph_objects as go\nimport streamlit as st\nst.title('A bare page')\n"
+        "st.write('One line of text.')\nst.slider('x', 0, 10, 5)\n"
+        "st.plotly_chart(go.Figure(go.Scatter(x=[0, 1, 2], y=[1, 0, 1])), key='chart')\n"),
 }
 
 # Installed before any page script: the time of the last DOM change anywhere, and inside a chart.
@@ -148,8 +163,10 @@ def control_latency(page, label: str) -> float | None:
     thumb = page.locator(f'input[type="range"][aria-label="{label}"]').first
     thumb.focus()
     wait_drawn(page)
+    at_top = thumb.evaluate("el => Number(el.getAttribute('aria-valuenow') ?? el.value) >= "
+                            "Number(el.getAttribute('aria-valuemax') ?? el.max)")
     started = page.evaluate("() => (window.__lastChartMutation = 0, performance.now())")
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft" if at_top else "ArrowRight")
     page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')"
                            ".getAttribute('data-test-script-state') === 'running' || window.__lastChartMutation > 0",
                            polling=20, timeout=10_000)
@@ -206,7 +223,7 @@ def stop(proc) -> None:
         proc.kill()
 
 
-def measure(pages: list[str], warm: int, trains: int, cold: bool) -> dict:
+def measure(pages: list[str], warm: int, trains: int, cold: bool, floor_too: bool = True) -> dict:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="lossviz-pages-bench-"))
@@ -232,21 +249,18 @@ def measure(pages: list[str], warm: int, trains: int, cold: bool) -> dict:
                     done = [v[2] for v in visits if v[2] is not None]
                     results[p]["warm_script_done_s"] = statistics.median(done) if done else None
                     results[p]["warm_all_s"] = times
-                    label = CONTROLS.get(p)
-                    if label and p != "mnist":
-                        results[p]["control"] = label
-                        results[p]["control_s"] = latencies(browser, base, p, label)
+                    if CONTROLS.get(p) and p != "mnist":
+                        results[p]["controls"] = {label: latencies(browser, base, p, label) for label in CONTROLS[p]}
                     print(f"  warm {title_of(p)}: {times}", file=sys.stderr)
                 if "mnist" in pages and trains:
                     firsts, lab_latency = [], None
                     for i in range(trains):
-                        first, lab_latency = train_to_first_point(browser, base, 1000 + i, CONTROLS["mnist"])
+                        first, lab_latency = train_to_first_point(browser, base, 1000 + i, CONTROLS["mnist"][0])
                         firsts.append(first)
                         print(f"  train → first point: {first:.2f} s", file=sys.stderr)
                     results["mnist"]["train_first_point_s"] = statistics.median(firsts)
                     results["mnist"]["train_first_point_all_s"] = firsts
-                    results["mnist"]["control"] = CONTROLS["mnist"]
-                    results["mnist"]["control_s"] = lab_latency
+                    results["mnist"]["controls"] = {CONTROLS["mnist"][0]: lab_latency}
             finally:
                 stop(proc)
             for number, p in enumerate(pages if cold else []):
@@ -256,10 +270,44 @@ def measure(pages: list[str], warm: int, trains: int, cold: bool) -> dict:
                     print(f"  cold {title_of(p)}: {results[p]['cold_s']:.2f} s", file=sys.stderr)
                 finally:
                     stop(proc)
+            floors = [floor(browser, folder, name, source, warm)
+                      for name, source in (FLOOR_APPS.items() if floor_too else ())]
             browser.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"pages": list(results.values()), "quiet_ms": QUIET_MS, "warm_visits": warm}
+    return {"pages": list(results.values()) + floors, "quiet_ms": QUIET_MS, "warm_visits": warm}
+
+
+def floor(browser, folder: Path, name: str, source: str, warm: int) -> dict:
+    """Warm visits of a bare Streamlit page (``source``) served like the app: what no page can beat."""
+    app = folder / f"floor{len(source)}.py"
+    app.write_text(source)
+    port = load.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the floor app {name!r} did not start")
+                time.sleep(0.3)
+        returning = new_context(browser)
+        visit(browser, base, "", returning)
+        visits = [visit(browser, base, "", returning) for _ in range(warm)]
+        returning.close()
+        print(f"  warm {name}: {[v[0] for v in visits]}", file=sys.stderr)
+        return {"page": name, "charts": visits[0][1], "warm_s": statistics.median(v[0] for v in visits),
+                "warm_script_done_s": statistics.median(v[2] for v in visits if v[2] is not None)
+                if any(v[2] is not None for v in visits) else None, "warm_all_s": [v[0] for v in visits]}
+    finally:
+        stop(proc)
 
 
 def table(report: dict) -> str:
@@ -269,7 +317,7 @@ def table(report: dict) -> str:
     lines = ["| page | charts | cold s | warm s (script done) | control → chart s (control) | Train → first point s |",
              "|---|---:|---:|---:|---|---:|"]
     for row in report["pages"]:
-        control = f"{s(row.get('control_s'))} ({row['control']})" if row.get("control") else "–"
+        control = "; ".join(f"{s(seconds)} ({label})" for label, seconds in row.get("controls", {}).items()) or "–"
         lines.append(f"| {row['page']} | {row.get('charts', '–')} | {s(row.get('cold_s'))} | {s(row.get('warm_s'))} ({s(row.get('warm_script_done_s'))}) "
                      f"| {control} | {s(row.get('train_first_point_s'))} |")
     return "\n".join(lines)
@@ -282,12 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=3, help="warm visits per page (their median is reported)")
     parser.add_argument("--trains", type=int, default=3, help="Train presses on the MNIST lab (0: none)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold visits (one fresh server per page)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare Streamlit pages (the floor)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
         return 2
-    report = measure(args.pages.split(","), args.warm, args.trains, not args.no_cold)
+    report = measure(args.pages.split(","), args.warm, args.trains, not args.no_cold, not args.no_floor)
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0
 

@@ -82,72 +82,78 @@ def logit_view(y: float, z_range: int):
 
 
 # --------------------------------------------------------------------------
-st.header("The surface")
-limit = settings.limits().max_grid
-top = bce.largest_odd_grid(limit)
-controls = st.columns([2, 1, 1])
-with controls[0]:
-    if top >= 5:
-        resolution = url.slider("Grid resolution (points per axis)", "res", 5, top, min(61, top), step=2,
-                                help=f"Up to {top}, this server's limit (LOSSVIZ_MAX_GRID).")
-    else:
-        resolution = 2
-        url.note(f"This server's grid limit ({limit}) is tiny; the surface uses 2 points per axis.")
-with controls[1]:
-    clip = url.toggle("Keras clipping (ε = 1e-7)", "clip", True,
-                      help="Keras clips p to [ε, 1 − ε]. Off, the edges p = 0 and p = 1 are infinite.")
-with controls[2]:
-    colour_scale = url.select("Colour scale", "cs", ["linear", "log"], "log", widget="segmented_control")
-log_colour = colour_scale == "log"
+@url.fragment  # the surface's and the slice's controls redraw these three sections alone
+def surface_and_slice() -> None:
+    st.header("The surface")
+    limit = settings.limits().max_grid
+    top = bce.largest_odd_grid(limit)
+    controls = st.columns([2, 1, 1])
+    with controls[0]:
+        if top >= 5:
+            resolution = url.slider("Grid resolution (points per axis)", "res", 5, top, min(61, top), step=2,
+                                    help=f"Up to {top}, this server's limit (LOSSVIZ_MAX_GRID).")
+        else:
+            resolution = 2
+            url.note(f"This server's grid limit ({limit}) is tiny; the surface uses 2 points per axis.")
+    with controls[1]:
+        clip = url.toggle("Keras clipping (ε = 1e-7)", "clip", True,
+                          help="Keras clips p to [ε, 1 − ε]. Off, the edges p = 0 and p = 1 are infinite.")
+    with controls[2]:
+        colour_scale = url.select("Colour scale", "cs", ["linear", "log"], "log", widget="segmented_control")
+    log_colour = colour_scale == "log"
 
-slice_y = url.slider("Target y for the slice", "y", 0.0, 1.0, 0.3, step=0.01)
+    slice_y = url.slider("Target y for the slice", "y", 0.0, 1.0, 0.3, step=0.01)
 
-surface_fig, heatmap_fig = surface_figures(resolution, clip, log_colour, slice_y)
-left, right = st.columns(2)
-with left:
-    chart(surface_fig, key="surface")
-with right:
-    chart(heatmap_fig, key="heatmap")
-st.caption(
-    "The red line is the valley $p = y$ at height $H(y)$: the bottom of every horizontal slice. "
-    + ("With clipping, the walls at p = 0 and p = 1 stop near $-\\log\\varepsilon \\approx 16$ (in float32, $1-\\varepsilon$ rounds to $1 - 1.2\\cdot10^{-7}$)."
-       if clip else
-       "Without clipping, the edge points where the target disagrees are infinite and drawn as gaps.")
-)
+    surface_fig, heatmap_fig = surface_figures(resolution, clip, log_colour, slice_y)
+    left, right = st.columns(2)
+    with left:
+        chart(surface_fig, key="surface")
+    with right:
+        chart(heatmap_fig, key="heatmap")
+    st.caption(
+        "The red line is the valley $p = y$ at height $H(y)$: the bottom of every horizontal slice. "
+        + ("With clipping, the walls at p = 0 and p = 1 stop near $-\\log\\varepsilon \\approx 16$ "
+           "(in float32, $1-\\varepsilon$ rounds to $1 - 1.2\\cdot10^{-7}$)."
+           if clip else
+           "Without clipping, the edge points where the target disagrees are infinite and drawn as gaps.")
+    )
 
-# --------------------------------------------------------------------------
-st.header("A slice at one target")
-show_excess = url.toggle("Show the excess BCE − H(y) = KL(Bernoulli(y) ‖ Bernoulli(p))", "kl", False)
-cut, slice_fig = slice_view(slice_y, clip, show_excess)
-if url.shows("slice"):  # an exercise: where is the minimum, and how low? (its numbers are used below)
-    m1, m2, m3 = st.columns(3)
-    m1.metric("argmin of BCE on the grid", f"p = {cut.argmin:.4f}", help="The grid has 401 points, step 0.0025.")
-    m2.metric("minimum H(y)", f"{cut.floor:.4f} nats")
-    m3.metric("MSE minimum", "0 at p = y")
-    chart(slice_fig, key="slice", alt=describe.bce_slice(slice_y, cut.argmin, cut.floor, show_excess))
-    st.caption("Both losses bottom out at p = y; MSE reaches 0 there, BCE only H(y). "
-               "The excess BCE − H(y) is a KL divergence: zero exactly along the valley.")
+    # --------------------------------------------------------------------------
+    st.header("A slice at one target")
+    show_excess = url.toggle("Show the excess BCE − H(y) = KL(Bernoulli(y) ‖ Bernoulli(p))", "kl", False)
+    cut, slice_fig = slice_view(slice_y, clip, show_excess)
+    if url.shows("slice"):  # an exercise: where is the minimum, and how low? (its numbers are used below)
+        m1, m2, m3 = st.columns(3)
+        m1.metric("argmin of BCE on the grid", f"p = {cut.argmin:.4f}", help="The grid has 401 points, step 0.0025.")
+        m2.metric("minimum H(y)", f"{cut.floor:.4f} nats")
+        m3.metric("MSE minimum", "0 at p = y")
+        chart(slice_fig, key="slice", alt=describe.bce_slice(slice_y, cut.argmin, cut.floor, show_excess))
+        st.caption("Both losses bottom out at p = y; MSE reaches 0 there, BCE only H(y). "
+                   "The excess BCE − H(y) is a KL divergence: zero exactly along the valley.")
 
-# --------------------------------------------------------------------------
-st.header("Why the minimum is at p = y")
-st.markdown("Step 1: differentiate in $p$.")
-formula(r"\frac{\partial}{\partial p}\Big[-y\log p-(1-y)\log(1-p)\Big] = -\frac{y}{p}+\frac{1-y}{1-p}",
-        "The derivative of BCE with respect to the prediction p is minus y over p plus (1 − y) over (1 − p).")
-st.markdown("Step 2: set the derivative to zero.")
-formula(r"-\frac{y}{p}+\frac{1-y}{1-p}=0 \iff (1-y)\,p = y\,(1-p)",
-        "That derivative is zero exactly when (1 − y) times p equals y times (1 − p).")
-st.markdown("Step 3: solve for $p$.")
-formula(r"p - yp = y - yp \iff p^{*} = y",
-        "Multiplied out, the term y·p appears on both sides and cancels: the best prediction p* is the target y.")
-st.markdown("Step 4: the second derivative is positive on $(0, 1)$, so $p^* = y$ is a minimum, "
-            "and BCE is convex in $p$, so it is the only one.")
-formula(r"\frac{\partial^2 \mathrm{BCE}}{\partial p^2} = \frac{y}{p^2}+\frac{1-y}{(1-p)^2} > 0",
-        "The second derivative, y over p squared plus (1 − y) over (1 − p) squared, is positive for every p "
-        "between 0 and 1: the curve bends upward everywhere.")
-st.markdown("Step 5: the value at the minimum is the entropy of the target.")
-formula(rf"\begin{{aligned}}\mathrm{{BCE}}(y, y) &= -y\log y-(1-y)\log(1-y) = H(y) \\"  # two lines: no scrolling
-        rf"\text{{here }} H({slice_y:.2f}) &= {cut.floor:.4f}\end{{aligned}}",
-        f"At p = y the loss equals the entropy H(y) of the target; here H({slice_y:.2f}) = {cut.floor:.4f} nats.")
+    # --------------------------------------------------------------------------
+    st.header("Why the minimum is at p = y")
+    st.markdown("Step 1: differentiate in $p$.")
+    formula(r"\frac{\partial}{\partial p}\Big[-y\log p-(1-y)\log(1-p)\Big] = -\frac{y}{p}+\frac{1-y}{1-p}",
+            "The derivative of BCE with respect to the prediction p is minus y over p plus (1 − y) over (1 − p).")
+    st.markdown("Step 2: set the derivative to zero.")
+    formula(r"-\frac{y}{p}+\frac{1-y}{1-p}=0 \iff (1-y)\,p = y\,(1-p)",
+            "That derivative is zero exactly when (1 − y) times p equals y times (1 − p).")
+    st.markdown("Step 3: solve for $p$.")
+    formula(r"p - yp = y - yp \iff p^{*} = y",
+            "Multiplied out, the term y·p appears on both sides and cancels: the best prediction p* is the target y.")
+    st.markdown("Step 4: the second derivative is positive on $(0, 1)$, so $p^* = y$ is a minimum, "
+                "and BCE is convex in $p$, so it is the only one.")
+    formula(r"\frac{\partial^2 \mathrm{BCE}}{\partial p^2} = \frac{y}{p^2}+\frac{1-y}{(1-p)^2} > 0",
+            "The second derivative, y over p squared plus (1 − y) over (1 − p) squared, is positive for every p "
+            "between 0 and 1: the curve bends upward everywhere.")
+    st.markdown("Step 5: the value at the minimum is the entropy of the target.")
+    formula(rf"\begin{{aligned}}\mathrm{{BCE}}(y, y) &= -y\log y-(1-y)\log(1-y) = H(y) \\"  # two lines: no scrolling
+            rf"\text{{here }} H({slice_y:.2f}) &= {cut.floor:.4f}\end{{aligned}}",
+            f"At p = y the loss equals the entropy H(y) of the target; here H({slice_y:.2f}) = {cut.floor:.4f} nats.")
+
+
+surface_and_slice()
 
 # --------------------------------------------------------------------------
 st.header("Binary vs soft targets")
@@ -236,40 +242,55 @@ ui.prose("Each $q_i(c)$ grows with $c$, so bisection on the multiplier $c$ finds
 
 # --------------------------------------------------------------------------
 st.header("Raw 0–255 targets: no minimum at all")
-raw_y = url.slider("Raw target value y (a pixel in 0–255)", "raw", 0, 255, 255)
-raw, raw_fig = raw_view(raw_y)
-r1, r2 = st.columns(2)
-r1.metric(f"BCE({raw_y}, p) at Keras's clip p = 1 − ε", f"{raw.bce[-1]:,.1f}")
-r2.metric(f"test image {digit}, raw targets: lowest mean BCE the clip allows",
-          f"{facts['raw_infimum']:,.1f}")
-chart(raw_fig, key="raw", alt=describe.raw_target(raw_y, raw.p[-1], raw.bce[-1], raw.derivative_sign_negative))
-formula(r"\begin{aligned}y > 1:\quad &\frac{\partial\,\mathrm{BCE}}{\partial p} = -\frac{y}{p} - \frac{y-1}{1-p} < 0"
-        r" \\ &\text{for every } p\in(0,1)\end{aligned}",
-        "With a target y above 1, the slope of BCE in p is negative for every p between 0 and 1: the loss "
-        "keeps falling as p grows, so it has no minimum inside the interval.")
-st.markdown(
-    ("With $y > 1$ the loss only falls as $p \\to 1$: there is no minimum, and the only thing that stops "
-     "it is Keras's clipping, at a large negative value. Scale the pixels to [0, 1]."
-     if raw.derivative_sign_negative else
-     f"With $y = {raw_y}$ the target is still a probability, so the loss has its usual minimum. "
-     "Move the slider above 1 to see it vanish.")
-)
+
+
+@url.fragment  # the raw target's slider redraws this section alone
+def raw_targets() -> None:
+    raw_y = url.slider("Raw target value y (a pixel in 0–255)", "raw", 0, 255, 255)
+    raw, raw_fig = raw_view(raw_y)
+    r1, r2 = st.columns(2)
+    r1.metric(f"BCE({raw_y}, p) at Keras's clip p = 1 − ε", f"{raw.bce[-1]:,.1f}")
+    r2.metric(f"test image {digit}, raw targets: lowest mean BCE the clip allows",
+              f"{facts['raw_infimum']:,.1f}")
+    chart(raw_fig, key="raw",
+          alt=describe.raw_target(raw_y, raw.p[-1], raw.bce[-1], raw.derivative_sign_negative))
+    formula(r"\begin{aligned}y > 1:\quad &\frac{\partial\,\mathrm{BCE}}{\partial p} = "
+            r"-\frac{y}{p} - \frac{y-1}{1-p} < 0 \\ &\text{for every } p\in(0,1)\end{aligned}",
+            "With a target y above 1, the slope of BCE in p is negative for every p between 0 and 1: the loss "
+            "keeps falling as p grows, so it has no minimum inside the interval.")
+    st.markdown(
+        ("With $y > 1$ the loss only falls as $p \\to 1$: there is no minimum, and the only thing that stops "
+         "it is Keras's clipping, at a large negative value. Scale the pixels to [0, 1]."
+         if raw.derivative_sign_negative else
+         f"With $y = {raw_y}$ the target is still a probability, so the loss has its usual minimum. "
+         "Move the slider above 1 to see it vanish.")
+    )
+
+
+raw_targets()
 
 # --------------------------------------------------------------------------
 st.header("Logits")
-g1, g2 = st.columns([2, 1])
-with g1:
-    logit_y = url.slider("Target y for the logit view", "ly", 0.0, 1.0, 0.8, step=0.01)
-with g2:
-    z_range = url.select("Logit range ±", "zr", [5, 10, 20], 10, widget="segmented_control")
-logit, logit_fig = logit_view(logit_y, z_range)
-chart(logit_fig, key="logits", alt=describe.logit_view(logit_y, logit.z_star, logit.floor))
-ui.prose(
-    "The stable form $\\max(z, 0) - zy + \\log(1 + e^{-|z|})$ (as in "
-    "`tf.nn.sigmoid_cross_entropy_with_logits`) never takes the log of 0. Its gradient "
-    "$\\sigma(z) - y$ is bounded and vanishes at "
-    + (f"$z^* = \\log\\frac{{y}}{{1-y}} = {logit.z_star:.3f}$." if logit.z_star is not None else
-       "no finite $z$: with a binary target the loss only approaches 0 as $|z| \\to \\infty$.")
-)
+
+
+@url.fragment  # the logit view's controls redraw this section alone
+def logits() -> None:
+    g1, g2 = st.columns([2, 1])
+    with g1:
+        logit_y = url.slider("Target y for the logit view", "ly", 0.0, 1.0, 0.8, step=0.01)
+    with g2:
+        z_range = url.select("Logit range ±", "zr", [5, 10, 20], 10, widget="segmented_control")
+    logit, logit_fig = logit_view(logit_y, z_range)
+    chart(logit_fig, key="logits", alt=describe.logit_view(logit_y, logit.z_star, logit.floor))
+    ui.prose(
+        "The stable form $\\max(z, 0) - zy + \\log(1 + e^{-|z|})$ (as in "
+        "`tf.nn.sigmoid_cross_entropy_with_logits`) never takes the log of 0. Its gradient "
+        "$\\sigma(z) - y$ is bounded and vanishes at "
+        + (f"$z^* = \\log\\frac{{y}}{{1-y}} = {logit.z_star:.3f}$." if logit.z_star is not None else
+           "no finite $z$: with a binary target the loss only approaches 0 as $|z| \\to \\infty$.")
+    )
+
+
+logits()
 
 url.finish()

@@ -168,40 +168,45 @@ for i, cost in enumerate(COSTS):
 st.markdown(f"From w = {w0:g}, b = {b0:g}: " + "; ".join(summary) + ".")
 
 # -- 4. Softmax ----------------------------------------------------------------
-st.header("4 · Softmax: log-likelihood against MSE")
-ui.prose("A softmax over K classes; class 0 is correct. One wrong class sits at a large logit while the "
-            "correct class's logit sweeps. The log-likelihood's gradient stays near −1 while the model is "
-            "confidently wrong; MSE's vanishes with p(correct), the softmax analogue of σ′.")
-cols = st.columns(2)
-with cols[0]:
-    classes = url.slider("classes K", "k", 2, 10, 10, step=1)
-with cols[1]:
-    dominant = url.slider("logit of the dominant wrong class", "d", 0.0, 10.0, 5.0, step=0.5)
-soft = softmax_gradients.softmax_gradient_curves(softmax_gradients.softmax_logit_grid(), classes, dominant)
-charts.chart(plots.softmax_figure(soft, classes, dominant), key="softmax")
-likelihood, mse = st.columns(2)
-with likelihood:
-    st.markdown("**Log-likelihood**")
-    formula(r"p = \mathrm{softmax}(z)", "The probabilities p are the softmax of the logits z.")
-    formula(r"C = -\ln p_c", "The cost is minus the log of the probability given to the correct class c.")
-    formula(r"\nabla_z C = p - e_c",
-            "Its gradient with respect to the logits is p minus the one-hot vector of the correct class.")
-with mse:
-    st.markdown("**MSE on probabilities**")
-    formula(r"C = \tfrac1K \textstyle\sum_k (p_k - y_k)^2",
-            "The cost is the mean, over the K classes, of the squared difference between each probability "
-            "and its one-hot target.")
-    formula(r"\nabla_z C = \tfrac2K\, J\,(p - y)",
-            "Its gradient with respect to the logits is 2/K times the softmax's Jacobian J applied to p − y.")
-    formula(r"J = \mathrm{diag}(p) - p\,p^\top",
-            "The Jacobian is the diagonal matrix of p minus p times its transpose: row j is p_j times "
-            "(the j-th one-hot vector minus p), so each row carries a factor p_j, the softmax's σ′.")
-metrics = st.columns(3)
-metrics[0].metric(f"p(correct) at z_correct = {soft.correct_logit[0]:g}", f"{soft.probabilities[0, 0]:.2e}")
-for i, cost in enumerate(softmax_gradients.SOFTMAX_COSTS):
-    metrics[1 + i].metric(f"∂C/∂z_correct there, {softmax_gradients.SOFTMAX_COST_LABELS[cost]}",
-                          f"{soft.gradients[i, 0, 0]:.3g}")
-st.caption("Gradients from jax.grad; largest gap to the closed forms: "
-           f"{softmax_gradients.softmax_closed_form_gap(soft, classes, dominant):.1e}.")
+@url.fragment  # K and the wrong logit redraw this section alone (it does not use the training example)
+def softmax_section() -> None:
+    st.header("4 · Softmax: log-likelihood against MSE")
+    ui.prose("A softmax over K classes; class 0 is correct. One wrong class sits at a large logit while the "
+             "correct class's logit sweeps. The log-likelihood's gradient stays near −1 while the model is "
+             "confidently wrong; MSE's vanishes with p(correct), the softmax analogue of σ′.")
+    cols = st.columns(2)
+    with cols[0]:
+        classes = url.slider("classes K", "k", 2, 10, 10, step=1)
+    with cols[1]:
+        dominant = url.slider("logit of the dominant wrong class", "d", 0.0, 10.0, 5.0, step=0.5)
+    soft = softmax_gradients.softmax_gradient_curves(softmax_gradients.softmax_logit_grid(), classes, dominant)
+    charts.chart(plots.softmax_figure(soft, classes, dominant), key="softmax")
+    likelihood, mse = st.columns(2)
+    with likelihood:
+        st.markdown("**Log-likelihood**")
+        formula(r"p = \mathrm{softmax}(z)", "The probabilities p are the softmax of the logits z.")
+        formula(r"C = -\ln p_c", "The cost is minus the log of the probability given to the correct class c.")
+        formula(r"\nabla_z C = p - e_c",
+                "Its gradient with respect to the logits is p minus the one-hot vector of the correct class.")
+    with mse:
+        st.markdown("**MSE on probabilities**")
+        formula(r"C = \tfrac1K \textstyle\sum_k (p_k - y_k)^2",
+                "The cost is the mean, over the K classes, of the squared difference between each probability "
+                "and its one-hot target.")
+        formula(r"\nabla_z C = \tfrac2K\, J\,(p - y)",
+                "Its gradient with respect to the logits is 2/K times the softmax's Jacobian J applied to p − y.")
+        formula(r"J = \mathrm{diag}(p) - p\,p^\top",
+                "The Jacobian is the diagonal matrix of p minus p times its transpose: row j is p_j times "
+                "(the j-th one-hot vector minus p), so each row carries a factor p_j, the softmax's σ′.")
+    metrics = st.columns(3)
+    metrics[0].metric(f"p(correct) at z_correct = {soft.correct_logit[0]:g}", f"{soft.probabilities[0, 0]:.2e}")
+    for i, cost in enumerate(softmax_gradients.SOFTMAX_COSTS):
+        metrics[1 + i].metric(f"∂C/∂z_correct there, {softmax_gradients.SOFTMAX_COST_LABELS[cost]}",
+                              f"{soft.gradients[i, 0, 0]:.3g}")
+    st.caption("Gradients from jax.grad; largest gap to the closed forms: "
+               f"{softmax_gradients.softmax_closed_form_gap(soft, classes, dominant):.1e}.")
+
+
+softmax_section()
 
 url.finish()

@@ -383,9 +383,8 @@ else:
 # ---------------------------------------------------------------- compare
 st.header("Compare", divider="gray")
 runs = ui_runs.records(service, session_rows)
-if len(runs) < 1:  # the empty table names what a run will add (and loads the table's code with the page)
+if len(runs) < 1:
     st.caption("Every run of this session is kept here; train two or press a one-click comparison.")
-    st.dataframe(lab.comparison_table([]), hide_index=True, width="stretch")
 else:
     if "mnist_compare" not in state:
         state["mnist_compare"] = list(runs)[:2]

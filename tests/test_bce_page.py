@@ -229,6 +229,21 @@ def test_browser_page_and_permalink(server_url, page):
     page.locator('[data-testid="stPlotlyChart"]').nth(7).wait_for(timeout=60_000)
     _tall_screenshot(page, "bce-permalink")
 
+    # Sections that rerun alone (UrlState.fragment): each step reruns its section, whose sliders are bound
+    # again there, and the link and the section's own numbers follow.
+    for label, key, expected, shown in (
+            ("Raw target value y (a pixel in 0–255)", "ArrowRight", ("raw=2", "raw=3"), "BCE(3, p)"),
+            ("Target y for the slice", "ArrowRight", ("y=0.71", "y=0.72"), "here H(0.72)")):
+        thumb = page.locator(f'input[type="range"][aria-label="{label}"]')
+        thumb.focus()
+        for query_part in expected:  # twice: the second rerun binds the section's widgets once more
+            thumb.press(key)
+            page.wait_for_function(f"() => location.search.includes({json.dumps(query_part)})", timeout=30_000)
+            wait_for_app(page, quiet_seconds=0.5)
+        assert not error_texts(page), error_texts(page)
+        page.get_by_text(shown).first.wait_for(timeout=30_000)
+    assert "res=21" in page.url and "digit=11" in page.url  # the other sections' keys stay in the link
+
 
 def _tall_screenshot(page, name):
     """Streamlit scrolls inside its main block, so a full-page shot needs a viewport as tall as the page."""
