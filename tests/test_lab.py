@@ -275,6 +275,7 @@ def test_the_step_chart_before_a_run_says_how_to_start_one():
     empty = lab_plots.step_loss_figure([], [], loss_name="BCE (nats)")
     assert [len(trace.x) for trace in empty.data] == [0, 0]
     assert "press Train" in empty.layout.annotations[0].text
+    assert empty.layout.xaxis.showticklabels is False and empty.layout.yaxis.showticklabels is False
     assert not lab_plots.step_loss_figure([1, 2], [0.5, 0.4]).layout.annotations
 
 

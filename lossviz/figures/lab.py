@@ -78,6 +78,8 @@ def step_loss_figure(
     if not len(y):  # drawn before the first run, so the page's chart code is loaded before Train is pressed
         layout["annotations"] = [dict(text="No steps yet: press Train.", x=0.5, y=0.5, xref="paper", yref="paper",
                                       showarrow=False, font=dict(size=16))]
+        for axis in ("xaxis", "yaxis"):  # no made-up scale
+            layout[axis] |= dict(showticklabels=False, zeroline=False)
     return go.Figure(data=traces, layout=layout)
 
 
