@@ -239,7 +239,7 @@ def measure(pages: list[str], warm: int, trains: int, cold: bool, floor_too: boo
                 for p in pages:
                     results[p]["first_visit_s"], results[p]["charts"], _ = visit(browser, base, p)
                     print(f"  first visit {title_of(p)}: {results[p]['first_visit_s']:.2f} s", file=sys.stderr)
-                time.sleep(5)  # let a background warm-up end
+                time.sleep(15)  # let the background warm-up (after its grace) end
                 returning = new_context(browser)  # a returning visitor: the app's scripts are in its cache
                 visit(browser, base, "", returning)
                 for p in pages:
@@ -299,11 +299,11 @@ def floor(browser, folder: Path, name: str, source: str, warm: int) -> dict:
                     raise RuntimeError(f"the floor app {name!r} did not start")
                 time.sleep(0.3)
         returning = new_context(browser)
-        visit(browser, base, "", returning)
+        cold = visit(browser, base, "", returning)[0]  # a fresh server's first visitor, with an empty cache
         visits = [visit(browser, base, "", returning) for _ in range(warm)]
         returning.close()
         print(f"  warm {name}: {[v[0] for v in visits]}", file=sys.stderr)
-        return {"page": name, "charts": visits[0][1], "warm_s": statistics.median(v[0] for v in visits),
+        return {"page": name, "charts": visits[0][1], "cold_s": cold, "warm_s": statistics.median(v[0] for v in visits),
                 "warm_script_done_s": statistics.median(v[2] for v in visits if v[2] is not None)
                 if any(v[2] is not None for v in visits) else None, "warm_all_s": [v[0] for v in visits]}
     finally:

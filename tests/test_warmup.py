@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,3 +70,20 @@ def test_the_compilation_cache_goes_to_the_configured_folder(tmp_path, monkeypat
 def test_the_warm_up_can_be_turned_off(monkeypatch, value, expected):
     monkeypatch.setenv("LOSSVIZ_WARMUP", value)
     assert settings.warmup() is expected
+
+
+def test_the_warm_up_waits_its_grace_before_taking_the_cpu(monkeypatch):
+    """The first visitor's page is drawn first: the background work starts ``grace`` seconds later."""
+    begun = []
+
+    def record(load_mnist, presets, warm):
+        begun.append(time.monotonic())
+        warm.done.set()
+
+    monkeypatch.setenv("LOSSVIZ_WARMUP", "1")
+    monkeypatch.setattr(warmup, "configure_compilation_cache", lambda: None)
+    monkeypatch.setattr(warmup, "warm_presets", record)
+    started = time.monotonic()
+    warm = warmup.start(lambda: None, grace=0.5)
+    assert warm.done.wait(60) and len(begun) == 1
+    assert begun[0] - started >= 0.5
