@@ -187,8 +187,8 @@ caption = f"test image {digit} (a {int(y_test[digit])})"
 ui.prose(
     f"Test image {digit} is a **{int(y_test[digit])}**; its pixels sum to **{facts['total']:.1f}**, "
     "but a softmax's 784 outputs must sum to 1. A sigmoid output has no such constraint: its best "
-    "output is the image itself, and its BCE is the image's floor. The softmax's best is found live "
-    "below by optimising its 784 logits with Adam (optax)."
+    "output is the image itself, and its BCE is the image's floor. The softmax's best is found below "
+    "by optimising its 784 logits with Adam (optax); **Fit again, live** lets you watch it happen."
 )
 fit_status = live_region("bce:fit")  # the fit's progress for screen readers
 images_box = st.empty()
@@ -201,6 +201,8 @@ rerun_fit = st.button("Fit again, live", key="bce:refit")
 if result is None or rerun_fit:
     try:
         for progress in bce_mnist.fit_softmax(facts["target"], steps=steps, learning_rate=learning_rate, chunk=100):
+            if not rerun_fit:  # a first look shows the fit done at once; the button replays it frame by frame
+                continue
             chart(bce_plots.digits_figure(facts["target"], progress.output, {}), box=images_box,
                   key=f"digits-live-{progress.step}", with_data=False)
             chart(bce_plots.fit_curve_figure(progress.losses, facts["bound"], facts["floor"]), box=curve_box,
