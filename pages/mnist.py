@@ -7,11 +7,11 @@ import streamlit as st
 from lossviz import config as cfg
 from lossviz import lab, losses, settings, site, ui
 from lossviz.lessons import doctor
-from lossviz.lessons import describe
 from lossviz.figures import lab as lab_plots
 from lossviz.runs import service as runs_service
 from lossviz.runs import views as run_views
 from lossviz.runs.store import StoreError
+from lossviz.ui import lab_panel
 from lossviz.ui import runs as ui_runs
 from lossviz.ui import words
 from lossviz.ui.charts import chart
@@ -185,18 +185,9 @@ if stop_clicked and service is not None and state.get("mnist_shown"):
         notice_box.info("Stopped for everyone watching it: you started this run.", icon=":material/stop_circle:")
 
 
-@st.cache_data(show_spinner=False)
-def bce_floor(n: int) -> float:
-    return lab.bce_floor_of_images(ui.mnist_or_stop()[0][0][:n])
-
-
-def floor_of(record: lab.RunRecord) -> float | None:
-    return bce_floor(record.train_size) if lab.bce_floor_applies(record.config) else None
-
-
 # ---------------------------------------------------------------- showing a run
 st.header("Train, live", divider="gray")
-announce_box = words.live_region("mnist")  # the run's progress for screen readers (draw_live fills it)
+announce_box = words.live_region(lab_panel.LIVE_KEY)  # the run's progress for screen readers
 smoothing = url.slider("Smoothing (debiased EMA β)", "sm", 0.0, 0.99, 0.9, step=0.01)
 v1, v2 = st.columns(2)
 with v1:
@@ -219,166 +210,13 @@ else:
             "change controls, visit other pages or reload while they do.", icon=":material/info:")
 ui_runs.set_address(shown_id)
 
-status_box = st.empty()
-progress_box = st.empty()
-metrics_box = st.empty()
-step_chart = st.empty()
-row_left, row_right = st.columns(2)
-epoch_chart = row_left.empty()
-side_chart = row_right.empty()
-keras_box = st.empty()
-extra_box = st.empty()
-
-
-def loss_label(c: cfg.TrainConfig) -> str:
-    return f"{lab.short_loss(c.loss)} (nats)" if lab.short_loss(c.loss) in ("BCE", "CCE", "KL") else lab.short_loss(c.loss)
-
-
-def figure(kind: str, record: lab.RunRecord, version: int, build):
-    """A run's figure, built once per stored version and view options for every session watching it."""
-    return ui_runs.shared((kind, record.run_id, version, smoothing, log_axis, rescale), build)
-
-
-def progress_words(record: lab.RunRecord) -> str:
-    """The live region's sentence for the run now: one per epoch, not per poll."""
-    return describe.progress_line(
-        "Training" if record.status == "running" else record.status.capitalize(), len(record.epochs),
-        record.config.epochs, loss=record.epochs[-1]["train_loss"] if record.epochs else None)
-
-
-def draw_live(record: lab.RunRecord, version: int, hold_words: bool) -> None:
-    """Progress, metrics and the step chart: what changes between chunks.
-
-    A watching fragment redraws these on every poll (a fragment run clears what it does not draw again);
-    the stable key makes the chart update in place, never remount.
-    """
-    c = record.config
-    floor = floor_of(record)
-    if record.total_steps:
-        eta = "" if record.done or record.eta_seconds != record.eta_seconds else f" · ETA {record.eta_seconds:,.0f} s"
-        progress_box.progress(record.fraction_done, text=(
-            f"step {len(record.steps):,} / {record.total_steps:,} · epoch "
-            f"{record.epochs_done:.2f} / {c.epochs} · {record.samples_per_second:,.0f} samples/s{eta}"))
-    else:
-        progress_box.caption("Waiting for the first chunk of steps…")
-    words.live_status(announce_box, "mnist", progress_words(record), final=record.done, hold=hold_words)
-    smoothed = record.smoothed_loss(smoothing)
-    with metrics_box.container(horizontal=True):
-        st.metric("Status", record.status)
-        st.metric("Smoothed loss", "–" if smoothed is None else f"{smoothed:.4f}")
-        if floor is not None and smoothed is not None:
-            st.metric("Excess over the BCE floor", f"{record.excess_over_floor(floor, smoothing):.4f}",
-                      help=f"The data's BCE floor is {floor:.4f} nats/pixel: the mean entropy of its pixels.")
-        last = record.final()
-        if c.task == "classifier" and last["test_accuracy"] is not None:
-            st.metric("Test accuracy", f"{last['test_accuracy']:.2%}")
-        if last["test_loss"] is not None:
-            st.metric("Test loss", f"{last['test_loss']:.4f}")
-        st.metric("Seconds", f"{record.seconds:.1f}")
-    chart(figure("steps", record, version, lambda: lab_plots.step_loss_figure(
-        record.steps, record.step_losses, smoothing, log_axis, floor, loss_label(c),
-        max_points=lab_plots.MAX_POINTS if record.done else lab_plots.LIVE_MAX_POINTS)),
-        box=step_chart, key=f"steps-{record.run_id}", with_data=record.done,
-        alt=describe.live_loss(f"Smoothed training loss of run {record.label}, {record.status}", len(record.steps),
-                               record.total_steps, smoothed))
-
-
-def draw_epochs(record: lab.RunRecord, version: int) -> None:
-    """The per-epoch charts, digits and end-of-run payloads: drawn by full script runs only (once per epoch
-    while a run trains), so browsers do not redraw them on every poll."""
-    c, key = record.config, record.run_id
-    keras_shown = bool(record.epochs) and record.epochs[-1].get("keras_reported_loss") is not None
-    if record.epochs:
-        chart(figure("epochs", record, version, lambda: lab_plots.epoch_loss_figure(
-            record.epochs, loss_label(c), keras_shown, log_axis)), box=epoch_chart, key=f"epochs-{key}",
-            with_data=record.done)
-    else:
-        epoch_chart.caption("Per-epoch train and test loss appear after the first epoch.")
-    if c.task == "classifier":
-        if record.epochs:
-            chart(figure("accuracy", record, version, lambda: lab_plots.accuracy_figure(record.epochs)), box=side_chart,
-                  key=f"acc-{key}", with_data=record.done)
-        else:
-            side_chart.empty()
-    elif record.reconstructions is not None and record.originals is not None:
-        chart(figure("digits", record, version, lambda: lab_plots.reconstruction_figure(
-            record.originals, record.reconstructions, rescale, len(record.epochs))),
-            box=side_chart, key=f"rec-{key}", with_data=record.done)
-    else:
-        side_chart.empty()
-    if not keras_shown:
-        keras_box.empty()
-    if record.confusion is None:
-        extra_box.empty()
-    if keras_shown:
-        last = record.epochs[-1]
-        keras_box.info(
-            f"**Honest BCE of the softmax outputs: {last['train_loss']:.4f}. What Keras 3 would report "
-            f"for the same model: {last['keras_reported_loss']:.4f}.** Keras caches the output layer's "
-            "pre-softmax logits and feeds them to binary cross-entropy as if the output were a sigmoid, "
-            "so its number describes a model this one is not.", icon=":material/balance:")
-    if record.confusion is not None:
-        with extra_box.container():
-            left, right = st.columns([1, 1.4])
-            chart(lab_plots.confusion_figure(record.confusion), box=left, key=f"confusion-{key}")
-            if record.misclassified:
-                m = record.misclassified[0]
-                chart(lab_plots.misclassified_figure(m["images"], m["true"], m["predicted"]), box=right,
-                      key=f"wrong-{key}")
-
-
-def draw_empty() -> None:
-    """The run panel before a run: where its progress, numbers and step chart will be. Drawn with the page,
-    their code is in the browser before Train is pressed (Streamlit loads an element's code when it is
-    first shown), not fetched and compiled in the seconds that should draw the first point."""
-    progress_box.progress(0, text=f"step 0 · epoch 0 / {config.epochs}")
-    with metrics_box.container(horizontal=True):
-        st.metric("Status", "no run")
-        st.metric("Smoothed loss", "–")
-    chart(lab_plots.step_loss_figure([], [], smoothing, log_axis, None, loss_label(config)), box=step_chart,
-          key="steps-none", with_data=False, alt="Training loss per step: no run yet. Press Train to start one.")
-
-
-def redraw(run_id: str, full: bool, fragment: bool) -> tuple | None:
-    """Draw the run as stored now: in the full script run, or from the polling fragment."""
-    try:
-        found = ui_runs.view(service, run_id)
-    except StoreError as err:  # a row that does not parse is reported here, not raised
-        status_box.error(f"**This run cannot be shown.** {err}", icon=":material/database_off:")
-        return None
-    if found is None:
-        status_box.warning(f"Run `{run_id}` is no longer stored.", icon=":material/delete:")
-        return None
-    row, record = found
-    ui_runs.show_status(status_box, row, service, session)
-    draw_live(record, row.version, hold_words=full and fragment)  # a watched run's words change in polls
-    if not fragment:
-        draw_epochs(record, row.version)
-    elif not full and not words.settling("mnist") and (
-            not row.state.live or len(record.epochs) != state.get("mnist_epochs_drawn")):
-        st.rerun()  # an epoch ended (or the run did): the whole page draws its epoch charts once more
-    return found
-
-
-shown = None
-if shown_id is not None:
-    try:
-        shown = ui_runs.view(service, shown_id)
-    except StoreError:
-        shown = None  # redraw says why
-    # The watching fragment draws a live run, at once and on every change; and a run that ended while this
-    # page reran, once more, so that its last words land in the live region's node rather than a new one.
-    if shown is not None and (shown[0].state.live or words.behind("mnist", progress_words(shown[1]))):
-        state["mnist_epochs_drawn"] = len(shown[1].epochs)
-        draw_epochs(shown[1], shown[0].version)
-        ui_runs.watch(shown_id, lambda full: redraw(shown_id, full, fragment=True))
-    else:
-        shown = redraw(shown_id, True, fragment=False)
+panel = lab_panel.RunPanel.place(announce_box, smoothing, log_axis, rescale)
+shown = panel.show(service, session, shown_id) if shown_id is not None else None
 if shown is not None:
     shown_row, shown_record = shown
     ui_runs.run_footer(shown_row)
 else:
-    draw_empty()
+    panel.draw_empty(config)
 
 # ---------------------------------------------------------------- compare
 st.header("Compare", divider="gray")

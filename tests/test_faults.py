@@ -14,7 +14,8 @@ from lossviz import site
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import load  # noqa: E402  (the load script's server and browser helpers)
 
-MNIST_PAGES = [p for p in site.existing_pages() if "mnist_or_stop" in (ROOT / p.file).read_text()]
+MNIST_PAGES = [p for p in site.existing_pages()
+               if any(reader in (ROOT / p.file).read_text() for reader in ("mnist_or_stop", "mnist_or_error"))]
 
 
 @pytest.mark.parametrize("source", ["corrupt", "missing"])
