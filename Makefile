@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: run test bench venv test-deps system-deps clean
 
 run: $(VENV)/.app-installed
-	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT)
+	$(PY) -m streamlit run serve.py --server.headless true --server.port $(PORT)
 
 test: $(VENV)/.test-installed system-deps
 	$(PY) -m pytest -n auto --dist loadgroup --durations=25 $(PYTEST_ARGS)

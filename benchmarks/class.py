@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import load  # noqa: E402  (free ports, chromium flags, render waits)
 
+from lossviz import site  # noqa: E402
+
 DEFAULT_LINK = "p=seed-autoencoder&n=60000&ep=3"
 FINISHED = "Finished."
 
@@ -57,7 +59,7 @@ def pinned(core: int) -> list[str]:
 def start_server(port: int, store_url: str, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "LOSSVIZ_DATABASE_URL": store_url}
     proc = subprocess.Popen(
-        [*pinned(0), sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [*pinned(0), sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)

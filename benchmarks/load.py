@@ -84,7 +84,7 @@ def start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port; its output goes to :func:`server_log`."""
     log = open(server_log(port), "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"],
         cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )

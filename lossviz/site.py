@@ -11,6 +11,10 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
+SERVER_ENTRY = "serve.py"
+"""What ``streamlit run`` serves: ``app.py`` with a start-up hook (``make run``, the image, the tests' and the
+benchmarks' servers). ``app.py`` alone also works (Streamlit Community Cloud), warming up on its first visit."""
+
 
 class PageInfo(NamedTuple):
     """One page.  ``url_path`` must be the name Streamlit derives from the file name:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lossviz import site
+
 pytest_plugins = ["postgres"]  # tests/postgres.py: a throwaway PostgreSQL cluster for the store tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +99,7 @@ def server_url(tmp_path_factory):
     store = f"sqlite:///{tmp_path_factory.mktemp('server-store') / 'runs.sqlite3'}"
     log = open(ROOT / "tests" / ".streamlit-server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

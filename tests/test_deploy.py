@@ -12,7 +12,8 @@ import sys
 import tomllib
 
 from conftest import ROOT
-from lossviz import settings
+
+from lossviz import settings, site
 
 
 def test_streamlit_config_hides_error_details_and_runs_headless():
@@ -70,7 +71,7 @@ def test_every_dockerfile_copy_source_exists_and_is_not_ignored():
         for source in sources:
             assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
             assert source == "." or not _dockerignored(source), f"COPY {source}: excluded by .dockerignore"
-    for needed in ("app.py", "lossviz/__init__.py", "pages/bce.py", ".streamlit/config.toml", "requirements.txt"):
+    for needed in ("app.py", site.SERVER_ENTRY, "lossviz/__init__.py", "pages/bce.py", ".streamlit/config.toml", "requirements.txt"):
         assert not _dockerignored(needed), f"{needed} would be missing from the image"
 
 
@@ -98,7 +99,7 @@ def test_dockerfile_starts_the_app_as_make_run_does():
     in_image = _streamlit_command(shlex.split(json.loads(cmd)[-1]))
     recipe = re.search(r"^run:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     by_make = _streamlit_command(recipe.replace("$(PY) -m ", "").split())
-    assert in_image[0] == by_make[0] == "app.py"
+    assert in_image[0] == by_make[0] == site.SERVER_ENTRY
     assert in_image[1].pop("--server.address") == "0.0.0.0"  # reachable from outside the container
     assert in_image[1] == {**by_make[1], "--server.port": "${PORT}"}
     env = next(args for op, args in _instructions() if op == "ENV")

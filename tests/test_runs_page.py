@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, _free_port, app_test, error_texts, screenshot, wait_for_app
 from lossviz import config as cfg
-from lossviz import data, lab
+from lossviz import data, lab, site
 from lossviz.runs.service import RunService
 from lossviz.runs.state import RunState
 from lossviz.runs.store import RunStore
@@ -119,7 +119,7 @@ class LabServer:
                "LOSSVIZ_WARMUP": "0"}  # its preset compiles would compete with the run under test
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -114,7 +114,7 @@ def test_no_private_streamlit_name_outside_the_navigation_function():
     private = re.compile(r"^\s*(from|import)\s+streamlit\.(?!components\.v1\b|testing\.v1\b)|\bst\._[a-z]|"
                          r"\bst\.runtime\b", re.M)
     allowed = ROOT / "lossviz" / "ui" / "navigation.py"
-    files = [*(ROOT / "lossviz").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
+    files = [*(ROOT / "lossviz").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py", ROOT / "serve.py"]
     offenders = [str(f.relative_to(ROOT)) for f in files if f != allowed and private.search(f.read_text())]
     assert offenders == []
     assert private.search(allowed.read_text()), "the one touch moved: update this test and the docstrings"
@@ -125,3 +125,28 @@ def test_pages_stop_through_their_url_state_so_link_notices_show():
 
     for page in (ROOT / "pages").glob("*.py"):
         assert "st.stop()" not in page.read_text(), f"{page.name}: use url.stop() (it shows the link notices)"
+
+
+def test_the_served_entry_warms_the_process_before_its_first_visitor(monkeypatch):
+    """``streamlit run serve.py`` (make run, the image, the test servers) serves app.py as an ``st.App``, whose
+    lifespan starts the warm-up before the server answers anyone; the browser tests run against it."""
+    import asyncio
+    import concurrent.futures
+    import importlib
+    from pathlib import Path
+
+    import streamlit as st
+
+    from lossviz import site, ui
+
+    serve = importlib.import_module(Path(site.SERVER_ENTRY).stem)
+    assert isinstance(serve.app, st.App) and serve.app.script_path == Path("app.py")
+    started = []
+    monkeypatch.setattr(ui.data, "start_warm_up", lambda: started.append(True))
+
+    async def start_and_stop():
+        async with serve.warmed(serve.app):
+            return list(started)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own: pytest's may be running here
+        assert pool.submit(asyncio.run, start_and_stop()).result(timeout=60) == [True]

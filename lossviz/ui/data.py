@@ -28,6 +28,11 @@ def _warm_up() -> warmup.WarmUp:
     return warmup.start(cached_mnist)
 
 
+def start_warm_up() -> warmup.WarmUp:
+    """This process's warm-up, started now if it has not been (a server's start-up hook calls this)."""
+    return _warm_up()
+
+
 def warm_up() -> warmup.WarmUp | None:
     """Start this server process's warm-up once (the compilation cache, then the presets in the background).
 
