@@ -80,11 +80,12 @@ def tracebacks(port: int) -> str:
     return "\n".join(part for part in text.split("\n20") if "Traceback" in part)
 
 
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port; its output goes to :func:`server_log`."""
+def start_server(port: int, env: dict[str, str], script: str | Path = site.SERVER_ENTRY) -> subprocess.Popen:
+    """`streamlit run <script>` (the app's entry by default) on 127.0.0.1:port, from the repository's root;
+    its output goes to :func:`server_log`."""
     log = open(server_log(port), "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"],
         cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -32,11 +32,9 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the load benchmark's server helpers
@@ -283,29 +281,17 @@ def floor(browser, folder: Path, name: str, source: str, warm: int) -> dict:
     app = folder / f"floor{len(source)}.py"
     app.write_text(source)
     port = load.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = load.start_server(port, {}, script=app)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"the floor app {name!r} did not start")
-                time.sleep(0.3)
         returning = new_context(browser)
         cold = visit(browser, base, "", returning)[0]  # a fresh server's first visitor, with an empty cache
         visits = [visit(browser, base, "", returning) for _ in range(warm)]
         returning.close()
         print(f"  warm {name}: {[v[0] for v in visits]}", file=sys.stderr)
+        done = [v[2] for v in visits if v[2] is not None]
         return {"page": name, "charts": visits[0][1], "cold_s": cold, "warm_s": statistics.median(v[0] for v in visits),
-                "warm_script_done_s": statistics.median(v[2] for v in visits if v[2] is not None)
-                if any(v[2] is not None for v in visits) else None, "warm_all_s": [v[0] for v in visits]}
+                "warm_script_done_s": statistics.median(done) if done else None, "warm_all_s": [v[0] for v in visits]}
     finally:
         stop(proc)
 

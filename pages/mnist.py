@@ -242,7 +242,7 @@ else:
                        "against pixels in [0, 1] for autoencoders.")
     elif selected:
         st.caption("None of the chosen runs has this metric yet.")
-    st.dataframe(lab.comparison_table(selected or list(runs.values())), hide_index=True, width="stretch")
+    st.dataframe(lab.comparison_rows(selected or list(runs.values())), hide_index=True, width="stretch")
 
 # ---------------------------------------------------------------- take it away
 st.header("Take it away", divider="gray")

@@ -11,12 +11,8 @@ from lossviz.lab.records import RunRecord, plain
 from lossviz.lab.smoothing import debiased_ema
 
 
-COMPARISON_COLUMNS = ("run", "status", "loss", "output", "pixels", "epochs done", "train loss", "test loss",
-                      "test accuracy", "Keras-reported loss", "test BCE, pixels in [0,1]", "seconds", "samples/s")
-
-
 def comparison_rows(records: Sequence[RunRecord]) -> list[dict]:
-    """One row of final metrics per run, for the comparison table (keys: :data:`COMPARISON_COLUMNS`)."""
+    """One row of final metrics per run, for the comparison table."""
     rows = []
     for r in records:
         last = r.final()
@@ -36,12 +32,6 @@ def comparison_rows(records: Sequence[RunRecord]) -> list[dict]:
             "samples/s": plain(r.samples_per_second),
         })
     return rows
-
-
-def comparison_table(records: Sequence[RunRecord]) -> dict[str, list]:
-    """The comparison table as columns: every column, also for no runs (an empty table still names them)."""
-    rows = comparison_rows(records)
-    return {column: [row[column] for row in rows] for column in COMPARISON_COLUMNS}
 
 
 OVERLAY_METRICS = {
