@@ -28,6 +28,7 @@ USER lossviz
 RUN python -c "from lossviz import data; data.load_mnist(allow_download=False)"
 
 EXPOSE 8501
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+# serve.py opens every page once before it answers: 20–30 s on 2 cores, more on a fresh run store.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/_stcore/health', timeout=4)"
 CMD ["sh", "-c", "exec streamlit run serve.py --server.address 0.0.0.0 --server.port ${PORT} --server.headless true"]

@@ -63,7 +63,7 @@ def start_server(port: int, store_url: str, log_path: Path) -> subprocess.Popen:
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # serve.py opens every page once before it answers
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):

@@ -80,6 +80,10 @@ def tracebacks(port: int) -> str:
     return "\n".join(part for part in text.split("\n20") if "Traceback" in part)
 
 
+START_SECONDS = 300
+"""serve.py opens every page once before it answers (20–30 s on 2 cores, more under load)."""
+
+
 def start_server(port: int, env: dict[str, str], script: str | Path = site.SERVER_ENTRY) -> subprocess.Popen:
     """`streamlit run <script>` (the app's entry by default) on 127.0.0.1:port, from the repository's root;
     its output goes to :func:`server_log`."""
@@ -89,7 +93,7 @@ def start_server(port: int, env: dict[str, str], script: str | Path = site.SERVE
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none"],
         cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.time() + 90
+    deadline = time.time() + START_SECONDS
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
@@ -99,7 +103,7 @@ def start_server(port: int, env: dict[str, str], script: str | Path = site.SERVE
                 raise RuntimeError("streamlit exited during start-up")
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("streamlit did not become healthy within 90 s")
+    raise RuntimeError(f"streamlit did not become healthy within {START_SECONDS} s")
 
 
 def watch_memory(pid: int, report: Report, stop: threading.Event) -> None:

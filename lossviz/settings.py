@@ -19,7 +19,7 @@ Where things are stored (strings, not limits):
 | ``LOSSVIZ_DATABASE_URL``| ``sqlite:///<data dir>/runs.sqlite3`` | the run store's SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pass@host/db`` |
 | ``LOSSVIZ_RAY_ADDRESS`` | unset (in-process workers)           | ``local`` starts Ray on this machine; ``auto`` joins this machine's cluster; ``ray://host:10001`` a remote one |
 | ``LOSSVIZ_JAX_CACHE_DIR``| ``$XDG_CACHE_HOME/lossviz/jax`` (``~/.cache/lossviz/jax``) | JAX's persistent compilation cache, shared by the app and its workers |
-| ``LOSSVIZ_WARMUP``      | ``1``                                | ``0`` skips the background warm-up at a server's first script run (the lab's presets compiled ahead) |
+| ``LOSSVIZ_WARMUP``      | ``1``                                | ``0`` skips the warm-up: ``serve.py`` opening every page before it answers, the lab's presets compiled ahead |
 
 A malformed or non-positive value falls back to the default, so a typo in a
 deployment cannot take the app down.
@@ -105,5 +105,5 @@ def jax_cache_dir() -> Path:
 
 
 def warmup() -> bool:
-    """``LOSSVIZ_WARMUP``: whether a server warms up in the background (anything but ``0``/``false``/``no``/``off``)."""
+    """``LOSSVIZ_WARMUP``: whether a server warms up (anything but ``0``/``false``/``no``/``off``)."""
     return os.environ.get("LOSSVIZ_WARMUP", "").strip().lower() not in ("0", "false", "no", "off")

@@ -92,40 +92,48 @@ def run_store_of_its_own(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("LOSSVIZ_DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('store') / 'runs.sqlite3'}")
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
-    """`streamlit run app.py` on a free 127.0.0.1 port (and a run store of its own), for the whole session."""
-    port = _free_port()
-    store = f"sqlite:///{tmp_path_factory.mktemp('server-store') / 'runs.sqlite3'}"
-    log = open(ROOT / "tests" / ".streamlit-server.log", "w")
+def start_streamlit(port: int, env: dict[str, str], log, timeout: float = 90) -> subprocess.Popen:
+    """`streamlit run serve.py` on 127.0.0.1:``port`` with ``env`` added, its output in ``log``; returns once
+    the server answers its health check (fails the test if it exits or does not answer within ``timeout``)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        # No background warm-up: it compiles every lab preset, CPU that the tests beside it need.
-        env={**os.environ, "LOSSVIZ_DATABASE_URL": store, "LOSSVIZ_WARMUP": "0"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"streamlit exited early; see {log.name}")
         try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return proc
         except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy within 90 s")
-    yield url
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"streamlit did not become healthy within {timeout:.0f} s; see {log.name}")
+
+
+def stop_streamlit(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory):
+    """`streamlit run serve.py` on a free 127.0.0.1 port (and a run store of its own), for the whole session."""
+    port = _free_port()
+    store = f"sqlite:///{tmp_path_factory.mktemp('server-store') / 'runs.sqlite3'}"
+    log = open(ROOT / "tests" / ".streamlit-server.log", "w")
+    # No warm-up: it opens every page and compiles every lab preset, CPU that the tests beside it need.
+    proc = start_streamlit(port, {"LOSSVIZ_DATABASE_URL": store, "LOSSVIZ_WARMUP": "0"}, log)
+    url = f"http://127.0.0.1:{port}"
+    yield url
+    stop_streamlit(proc)
     log.close()
 
 

@@ -44,7 +44,7 @@ def test_closing_the_tab_leaves_the_run_training_to_the_end(browser):
     from lossviz.runs.store import RunStore
 
     port = load.free_port()
-    server = load.start_server(port, {"LOSSVIZ_MAX_CONCURRENT_TRAININGS": "1"})  # this test's own store
+    server = load.start_server(port, {"LOSSVIZ_MAX_CONCURRENT_TRAININGS": "1", "LOSSVIZ_WARMUP": "0"})  # own store
     base = f"http://127.0.0.1:{port}"
     main_text = "() => document.querySelector('[data-testid=\"stMain\"]').innerText"
     try:

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, _free_port, app_test, error_texts, screenshot, wait_for_app
+from conftest import ROOT, _free_port, app_test, error_texts, screenshot, start_streamlit, stop_streamlit, wait_for_app
 from lossviz import config as cfg
 from lossviz import data, lab, site
 from lossviz.runs.service import RunService
@@ -115,33 +115,15 @@ class LabServer:
         self.proc = None
 
     def start(self) -> None:
-        env = {**os.environ, "LOSSVIZ_DATABASE_URL": self.store_url, "LOSSVIZ_MAX_CONCURRENT_TRAININGS": "1",
-               "LOSSVIZ_WARMUP": "0"}  # its preset compiles would compete with the run under test
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", site.SERVER_ENTRY, "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(self.port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            assert self.proc.poll() is None, f"streamlit exited early; see {self.log_path}"
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise AssertionError("streamlit did not become healthy within 90 s")
+        # No warm-up: its page visits and preset compiles would compete with the run under test.
+        self.proc = start_streamlit(self.port, {"LOSSVIZ_DATABASE_URL": self.store_url,
+                                                "LOSSVIZ_MAX_CONCURRENT_TRAININGS": "1", "LOSSVIZ_WARMUP": "0"},
+                                    self.log)
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_streamlit(self.proc)
             self.log.close()
             self.proc = None
 

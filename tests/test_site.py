@@ -71,7 +71,7 @@ def test_a_direct_link_is_the_first_request_of_a_fresh_server(browser):
 
     info = next(p for p in PAGES if p.url_path == "gradients")
     port = load.free_port()
-    server = load.start_server(port, {})
+    server = load.start_server(port, {"LOSSVIZ_WARMUP": "0"})  # tests/test_warmup.py checks the warm-up
     try:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
@@ -129,7 +129,7 @@ def test_pages_stop_through_their_url_state_so_link_notices_show():
 
 def test_the_served_entry_warms_the_process_before_its_first_visitor(monkeypatch):
     """``streamlit run serve.py`` (make run, the image, the test servers) serves app.py as an ``st.App``, whose
-    lifespan starts the warm-up before the server answers anyone; the browser tests run against it."""
+    lifespan opens every page (unless LOSSVIZ_WARMUP=0) and starts the warm-up before the server answers anyone."""
     import asyncio
     import concurrent.futures
     import importlib
@@ -141,12 +141,22 @@ def test_the_served_entry_warms_the_process_before_its_first_visitor(monkeypatch
 
     serve = importlib.import_module(Path(site.SERVER_ENTRY).stem)
     assert isinstance(serve.app, st.App) and serve.app.script_path == Path("app.py")
-    started = []
-    monkeypatch.setattr(ui.data, "start_warm_up", lambda: started.append(True))
+    done = []
+
+    async def visit_pages(paths, seconds_each):
+        done.append(("visited", tuple(paths)))
+        return {path: "drawn in 0.1 s" for path in paths}
+
+    monkeypatch.setattr(ui.navigation, "visit_pages", visit_pages)  # tests/test_warmup.py visits for real
+    monkeypatch.setattr(ui.data, "start_warm_up", lambda: done.append(("warm-up started",)))
 
     async def start_and_stop():
         async with serve.warmed(serve.app):
-            return list(started)
+            return list(done)
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own: pytest's may be running here
-        assert pool.submit(asyncio.run, start_and_stop()).result(timeout=60) == [True]
+    every_page = ("", *(page.url_path for page in site.existing_pages()))
+    for warm_up, expected in (("1", [("visited", every_page), ("warm-up started",)]), ("0", [("warm-up started",)])):
+        monkeypatch.setenv("LOSSVIZ_WARMUP", warm_up)
+        done.clear()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own: pytest's may be running here
+            assert pool.submit(asyncio.run, start_and_stop()).result(timeout=60) == expected

@@ -87,3 +87,21 @@ def test_the_warm_up_waits_its_grace_before_taking_the_cpu(monkeypatch):
     warm = warmup.start(lambda: None, grace=0.5)
     assert warm.done.wait(60) and len(begun) == 1
     assert begun[0] - started >= 0.5
+
+
+def test_the_served_entry_opens_every_page_before_it_answers(tmp_path):
+    """``serve.py``'s lifespan runs each page's default view once, headless, in the server's own runtime (which
+    fills the caches every first visitor would otherwise wait for); each run ends without an exception."""
+    from conftest import _free_port, start_streamlit, stop_streamlit
+
+    from lossviz import site
+
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        proc = start_streamlit(_free_port(), {"LOSSVIZ_DATABASE_URL": f"sqlite:///{tmp_path / 'runs.sqlite3'}",
+                                              "LOSSVIZ_WARMUP": "1"}, log, timeout=600)
+        stop_streamlit(proc)  # before the presets' warm-up, after its grace, takes the CPU
+    said = [line for line in log_path.read_text().splitlines() if "every page opened once" in line]
+    assert len(said) == 1, log_path.read_text()[-3000:]
+    for path in ("", *(page.url_path for page in site.existing_pages())):
+        assert f"/{path} drawn in " in said[0], said[0]
