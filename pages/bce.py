@@ -29,11 +29,11 @@ def floor_stats(_x_train) -> bce_mnist.FloorStats:
 # Figures are cached by the controls they depend on, so moving one slider
 # rebuilds only the charts that slider changes.
 @st.cache_resource(max_entries=64)
-def surface_figures(resolution: int, clip: bool, log_colour: bool, slice_y: float):
+def surface_figures(resolution: int, clip: bool, log_colour: bool):
     surface = bce.bce_surface(resolution, clip)
     valley_y, valley_h = bce.valley(bce.VALLEY_POINTS)
-    return (bce_plots.surface_figure(surface, valley_y, valley_h, log_colour, slice_y),
-            bce_plots.heatmap_figure(surface, log_colour, slice_y))
+    return (bce_plots.surface_figure(surface, valley_y, valley_h, log_colour),
+            bce_plots.heatmap_figure(surface, log_colour))
 
 
 @st.cache_resource(max_entries=64)
@@ -82,12 +82,11 @@ def logit_view(y: float, z_range: int):
 
 
 # --------------------------------------------------------------------------
-@url.fragment  # the surface's and the slice's controls redraw these three sections alone
-def surface_and_slice() -> None:
-    st.header("The surface")
+@url.fragment  # the grid and the colour scale redraw the surface and the heat map alone
+def surface(clip: bool) -> None:
     limit = settings.limits().max_grid
     top = bce.largest_odd_grid(limit)
-    controls = st.columns([2, 1, 1])
+    controls = st.columns([2, 1])
     with controls[0]:
         if top >= 5:
             resolution = url.slider("Grid resolution (points per axis)", "res", 5, top, min(61, top), step=2,
@@ -96,15 +95,8 @@ def surface_and_slice() -> None:
             resolution = 2
             url.note(f"This server's grid limit ({limit}) is tiny; the surface uses 2 points per axis.")
     with controls[1]:
-        clip = url.toggle("Keras clipping (ε = 1e-7)", "clip", True,
-                          help="Keras clips p to [ε, 1 − ε]. Off, the edges p = 0 and p = 1 are infinite.")
-    with controls[2]:
         colour_scale = url.select("Colour scale", "cs", ["linear", "log"], "log", widget="segmented_control")
-    log_colour = colour_scale == "log"
-
-    slice_y = url.slider("Target y for the slice", "y", 0.0, 1.0, 0.3, step=0.01)
-
-    surface_fig, heatmap_fig = surface_figures(resolution, clip, log_colour, slice_y)
+    surface_fig, heatmap_fig = surface_figures(resolution, clip, colour_scale == "log")
     left, right = st.columns(2)
     with left:
         chart(surface_fig, key="surface")
@@ -118,8 +110,12 @@ def surface_and_slice() -> None:
            "Without clipping, the edge points where the target disagrees are infinite and drawn as gaps.")
     )
 
-    # --------------------------------------------------------------------------
+
+@url.fragment  # the target and the excess toggle redraw the slice and the derivation alone
+def slice_at_one_target(clip: bool) -> None:
     st.header("A slice at one target")
+    slice_y = url.slider("Target y for the slice", "y", 0.0, 1.0, 0.3, step=0.01,
+                         help="The horizontal line at this y through the surface and the heat map above.")
     show_excess = url.toggle("Show the excess BCE − H(y) = KL(Bernoulli(y) ‖ Bernoulli(p))", "kl", False)
     cut, slice_fig = slice_view(slice_y, clip, show_excess)
     if url.shows("slice"):  # an exercise: where is the minimum, and how low? (its numbers are used below)
@@ -153,7 +149,12 @@ def surface_and_slice() -> None:
             f"At p = y the loss equals the entropy H(y) of the target; here H({slice_y:.2f}) = {cut.floor:.4f} nats.")
 
 
-surface_and_slice()
+st.header("The surface")
+clip = url.toggle("Keras clipping (ε = 1e-7)", "clip", True,
+                  help="Keras clips p to [ε, 1 − ε], in the surface and in the slice below. Off, the edges p = 0 and "
+                       "p = 1 are infinite.")
+surface(clip)
+slice_at_one_target(clip)
 
 # --------------------------------------------------------------------------
 st.header("Binary vs soft targets")

@@ -21,7 +21,6 @@ from lossviz.lessons.bce_mnist import FloorStats
 LOG_FLOOR = 1e-3
 """Below this a log colour scale shows one colour: BCE is exactly 0 only at two corners."""
 VALLEY = dict(color=theme.VERMILLION, width=5)
-SLICE_LINE = dict(color=theme.BLUE, width=4, dash="dash")
 BCE_LINE, MSE_LINE = theme.series_line(0), theme.series_line(1)
 
 
@@ -69,8 +68,7 @@ def _edge_note(surface: Surface) -> str:
     return f"unclipped: {infinite} edge points are ∞ (gaps)"
 
 
-def surface_figure(surface: Surface, valley_y: np.ndarray, valley_h: np.ndarray,
-                   log_colour: bool, slice_y: float | None = None) -> go.Figure:
+def surface_figure(surface: Surface, valley_y: np.ndarray, valley_h: np.ndarray, log_colour: bool) -> go.Figure:
     """BCE(y, p) as a 3-D surface, the valley ``p = y`` at height ``H(y)`` drawn on it."""
     colour, colorbar = _colour(surface.bce, log_colour)
     data = [
@@ -80,11 +78,6 @@ def surface_figure(surface: Surface, valley_y: np.ndarray, valley_h: np.ndarray,
         go.Scatter3d(x=valley_y, y=valley_y, z=valley_h, mode="lines", line=VALLEY,
                      name="valley p = y, height H(y)"),
     ]
-    if slice_y is not None:
-        row = int(np.argmin(np.abs(surface.y - slice_y)))
-        data.append(go.Scatter3d(x=surface.p, y=np.full_like(surface.p, surface.y[row]),
-                                 z=_finite_or_nan(surface.bce[row]), mode="lines", line=SLICE_LINE,
-                                 name=f"slice y = {surface.y[row]:.2f}"))
     return go.Figure(data=data, layout=theme.layout(
         height=520, margin=theme.MARGIN_3D,
         title=_title(f"BCE(y, p), {surface.bce.shape[0]}×{surface.bce.shape[1]} grid, {_edge_note(surface)}"),
@@ -94,8 +87,8 @@ def surface_figure(surface: Surface, valley_y: np.ndarray, valley_h: np.ndarray,
     ))
 
 
-def heatmap_figure(surface: Surface, log_colour: bool, slice_y: float | None = None) -> go.Figure:
-    """BCE(y, p) as a heat map with the valley ``p = y`` and the chosen slice drawn on it."""
+def heatmap_figure(surface: Surface, log_colour: bool) -> go.Figure:
+    """BCE(y, p) as a heat map with the valley ``p = y`` drawn on it (a slice's target redraws the slice alone)."""
     colour, colorbar = _colour(surface.bce, log_colour)
     data = [
         go.Heatmap(x=surface.p, y=surface.y, z=colour, colorscale=theme.SEQUENTIAL, colorbar=colorbar,
@@ -103,9 +96,6 @@ def heatmap_figure(surface: Surface, log_colour: bool, slice_y: float | None = N
                    hovertemplate="p = %{x:.3f}<br>y = %{y:.3f}<br>BCE = %{customdata:.4f}<extra></extra>"),
         go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=VALLEY, name="valley p = y"),
     ]
-    if slice_y is not None:
-        data.append(go.Scatter(x=[0, 1], y=[slice_y, slice_y], mode="lines", line=SLICE_LINE,
-                               name=f"slice y = {slice_y:.2f}"))
     return go.Figure(data=data, layout=theme.layout(
         height=520, title=_title(f"Heat map ({'log' if log_colour else 'linear'} colour)"),
         xaxis=dict(title=dict(text="prediction p"), range=[0, 1], constrain="domain"),

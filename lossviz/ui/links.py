@@ -291,22 +291,24 @@ class UrlState:
             st.query_params[key] = text
         return value
 
-    def fragment(self, func: Callable[[], None]) -> Callable[[], None]:
+    def fragment(self, func: Callable[..., None]) -> Callable[..., None]:
         """``st.fragment`` for a section of the page: moving one of its controls reruns only the section.
 
         The section's link-bound widgets are made again in each of its own reruns, so the keys it bound
-        in its last run are released first (a key bound twice in one run still raises).
+        in its last run are released first (a key bound twice in one run still raises).  Arguments are
+        those of the page's last full run (``st.fragment``'s rule): pass what a control outside the section
+        decides, and that control reruns the page.
         """
         bound_last_run: set[str] = set()
 
         @st.fragment
         @functools.wraps(func)
-        def section() -> None:
+        def section(*args, **kwargs) -> None:
             for key in bound_last_run:
                 self._fields.pop(key, None)
             before = set(self._fields)
             try:
-                func()
+                func(*args, **kwargs)
             finally:
                 bound_last_run.clear()
                 bound_last_run.update(set(self._fields) - before)
