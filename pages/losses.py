@@ -1,5 +1,7 @@
 """Loss zoo: every optax loss against the margin or the residual, its gradient, and what it does to a fit."""
 
+import time
+
 import streamlit as st
 
 from lossviz import lab, settings, ui
@@ -115,7 +117,8 @@ family_section(regression, "residual r", "reg",
 
 # --------------------------------------------------------------------------
 def fit_live(task: str, names: list[str], points, steps: int, seed: int, model: str, key: tuple, draw) -> None:
-    """Draw the fit with these settings: kept from an earlier visitor, or trained now, redrawn after each chunk."""
+    """Draw the fit with these settings: kept from an earlier visitor, or trained now (redrawn after each chunk
+    once it has taken longer than ``zf.DRAW_LIVE_AFTER_SECONDS``)."""
     frame = zf.finished(key)
     if frame is not None:
         draw(frame, live=False)
@@ -128,9 +131,12 @@ def fit_live(task: str, names: list[str], points, steps: int, seed: int, model: 
 
     with lab.SLOTS.slot(on_wait=queued):
         status.caption("Starting: a server's first fit of this kind compiles its program first (seconds)…")
+        started = time.monotonic()
         for frame in zf.fit(task, names, points, steps, seed, hyper, model=model):
-            status.caption(f"Training: step {frame.step} of {frame.total}")
-            draw(frame, live=frame.step < frame.total)
+            if frame.step < frame.total and time.monotonic() - started > zf.DRAW_LIVE_AFTER_SECONDS:
+                status.caption(f"Training: step {frame.step} of {frame.total}")
+                draw(frame, live=True)
+        draw(frame, live=False)
     status.empty()
     zf.keep(key, frame)
 

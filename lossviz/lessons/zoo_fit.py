@@ -39,6 +39,9 @@ MODELS = {"line": (1, 1), "MLP": (1, 16, 1)}
 CLASSIFIER_HIDDEN = 32
 LEARNING_RATES = {REGRESSION_TASK: 0.05, CLASSIFICATION_TASK: 0.02}
 CHUNK_STEPS = 50
+DRAW_LIVE_AFTER_SECONDS = 0.5
+"""A fit still training after this long is drawn after every chunk; a quicker one is drawn once, finished
+(each redraw of its two charts costs the browser more than the chunk: a slider step waited 1.9 s for 8)."""
 TRUE_SLOPE, TRUE_INTERCEPT, NOISE = 0.8, 0.5, 0.3
 REGRESSION_POINTS, BLOB_POINTS, BLOB_CLASSES, BLOB_STD = 120, 300, 3, 2.0
 BLOB_BOX = 6.0  # centres in [−6, 6]²: the blobs touch, so the losses draw different borders
