@@ -153,6 +153,18 @@ def test_series_colours_stay_apart_under_colour_blindness():
     assert all(d >= MIN_CVD_DELTA_E for d, _, _ in worst.values()), worst
 
 
+def test_series_carry_a_few_markers_drawn_only_where_shown():
+    """Each series' symbol marks a few points (grey print tells the series apart), set by ``maxdisplayed`` so that
+    plotly draws only those; the series' counts differ so their markers do not line up."""
+    from lossviz.figures import theme
+
+    shown = [theme.sparse_markers(i, 201, every=20) for i in range(5)]
+    assert [m["maxdisplayed"] for m in shown] == [10, 11, 12, 13, 14]
+    assert len({m["symbol"] for m in shown}) == 5 and all(m["size"] == 8 for m in shown)
+    assert theme.sparse_markers(0, 12)["maxdisplayed"] == 6  # a short series still shows six
+    assert theme.sparse_markers(0, 3)["maxdisplayed"] == 3
+
+
 def test_chart_alt_follows_the_controls():
     at = app_test("pages/gradients.py")
 
