@@ -9,7 +9,7 @@ from lossviz.figures import zoo as plots
 from lossviz.lessons import zoo
 from lossviz.lessons import zoo_fit as zf
 from lossviz.lessons import zoo_upload
-from lossviz.ui.charts import chart
+from lossviz.ui.charts import chart, opened_expander
 from lossviz.ui.words import formula
 
 PAGE = "losses"
@@ -26,9 +26,10 @@ ui.prose(
     "**residual** (regression), with its derivative from `jax.grad`, and trained side by side. "
     "Every value on this page comes from optax's own function; nothing is re-implemented."
 )
-with st.expander(f"All {len(survey.drawn) + len(survey.skipped)} functions in optax.losses, and why some "
-                 "are not drawn"):
-    st.dataframe(zoo.survey_rows(), hide_index=True)
+survey_box = opened_expander(f"All {len(survey.drawn) + len(survey.skipped)} functions in optax.losses, and why "
+                             "some are not drawn", f"{PAGE}:survey")
+if survey_box is not None:
+    survey_box.dataframe(zoo.survey_rows(), hide_index=True)
 
 
 def chosen(label: str, key: str, options: list[str], default) -> list[str]:
@@ -82,10 +83,11 @@ def family_section(names: list[str], axis_label: str, key: str, words: dict[str,
     chart(figure, alt, table, f"curves-{key}")
     rename = lambda rows: [{words.get(k, k): v for k, v in row.items()} for row in rows]  # noqa: E731
     st.dataframe(rename(zoo.property_table(names, hyper_vector)), hide_index=True, key=f"properties-{key}")
-    with st.expander("How each property is decided, and the numbers behind it"):
-        st.markdown("\n".join(f"- **{words.get(k, k)}**: {note}" for k, note in zoo.PROPERTY_NOTES.items()))
-        st.dataframe(rename(zoo.property_table(names, hyper_vector, details=True)), hide_index=True,
-                     key=f"property-details-{key}")
+    details = opened_expander("How each property is decided, and the numbers behind it", f"{PAGE}:details-{key}")
+    if details is not None:
+        details.markdown("\n".join(f"- **{words.get(k, k)}**: {note}" for k, note in zoo.PROPERTY_NOTES.items()))
+        details.dataframe(rename(zoo.property_table(names, hyper_vector, details=True)), hide_index=True,
+                          key=f"property-details-{key}")
     formulas(names, key)
 
 

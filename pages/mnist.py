@@ -14,7 +14,7 @@ from lossviz.runs.store import StoreError
 from lossviz.ui import lab_panel
 from lossviz.ui import runs as ui_runs
 from lossviz.ui import words
-from lossviz.ui.charts import chart
+from lossviz.ui.charts import chart, opened_expander
 
 st.title("MNIST lab")
 st.markdown(
@@ -261,8 +261,9 @@ script = lab.export_script(config, None if train_size == 60000 else train_size)
 st.download_button("Export as script", script, lab.script_filename(config), "text/x-python",
                    icon=":material/terminal:", disabled=bool(config_error),
                    help="A standalone Python file (jax, optax, numpy) that reproduces this configuration's run.")
-with st.expander("The exported script"):
-    st.code(script, language="python", wrap_lines=True)
+exported = opened_expander("The exported script", "mnist:script")
+if exported is not None:
+    exported.code(script, language="python", wrap_lines=True)
 st.markdown("**The same model in Keras 3**")
 st.code(lab.keras_snippet(config), language="python", wrap_lines=True)  # no scrolling box (WCAG 2.1.1)
 

@@ -85,6 +85,11 @@ def test_default_page_diagnoses_the_seed_and_the_fix_buttons_change_the_widgets(
     assert at.query_params["p"] == "autoencoder-sigmoid-bce" and "out" not in at.query_params
     assert "0 problems found" in texts(at)
     assert 'activation="sigmoid"' in at.code[-1].value
+    # The exported script is built into the page only once its expander is opened.
+    assert not any("import optax" in c.value for c in at.code)
+    at.session_state["mnist:script"] = True
+    at.run()
+    assert any("import optax" in c.value and 'activation="sigmoid"' not in c.value for c in at.code)
 
 
 def test_a_link_opens_the_same_setup_and_a_bad_link_gives_notices():

@@ -64,6 +64,11 @@ def test_the_page_runs_under_the_app_and_every_chart_says_its_takeaway():
     at.session_state["losses:formulas-cls"] = second.title
     at.run()
     assert second.call in [c.value for c in at.code] and first.call not in [c.value for c in at.code]
+    # The survey of optax.losses and the properties' details are built only once their expanders are opened.
+    tables = len(at.dataframe)
+    for key in ("losses:survey", "losses:details-cls", "losses:details-reg"):
+        at.session_state[key] = True
+    assert len(at.run().dataframe) == tables + 3 and not at.exception
 
 
 def test_a_link_sets_the_controls_and_moving_a_control_rewrites_the_link_and_the_chart_text():

@@ -121,6 +121,16 @@ def expander_key(key: str) -> str:
     return f"{key}-open"
 
 
+def opened_expander(label: str, key: str):
+    """A closed expander that is filled only once it is opened: the container while open, else ``None``.
+
+    Opening it reruns the script (Enter on its label is the one action), which then fills it; closed, its
+    contents are neither built nor sent, nor drawn hidden by the browser.
+    """
+    box = st.expander(label, key=key, on_change="rerun")
+    return box if box.open else None
+
+
 def data_expander(data, label: str = "Data", key: str | None = None) -> None:
     """A closed expander holding ``data`` as a table and a CSV download, built only once it is opened.
 
@@ -130,12 +140,9 @@ def data_expander(data, label: str = "Data", key: str | None = None) -> None:
       key: the base of the expander's key (``expander_key``), the table's and the download's; without
         one the expander cannot tell whether it is open, so its table is built and sent closed.
     """
-    if key is None:
-        box = st.expander(label)
-    else:  # opening it reruns the script, which then fills it (Enter on the label is the one action)
-        box = st.expander(label, key=expander_key(key), on_change="rerun")
-        if not box.open:
-            return
+    box = st.expander(label) if key is None else opened_expander(label, expander_key(key))
+    if box is None:
+        return
     table = pd.DataFrame(data() if callable(data) else data)
     with box:
         st.dataframe(table, hide_index=True, height=min(240, 40 + 35 * len(table)),
