@@ -88,17 +88,7 @@ def family_section(names: list[str], axis_label: str, key: str, words: dict[str,
         details.markdown("\n".join(f"- **{words.get(k, k)}**: {note}" for k, note in zoo.PROPERTY_NOTES.items()))
         details.dataframe(rename(zoo.property_table(names, hyper_vector, details=True)), hide_index=True,
                           key=f"property-details-{key}")
-    formulas(names, key)
-
-
-@url.fragment  # choosing a tab draws that loss's formula and code alone
-def formulas(names: list[str], key: str) -> None:
-    """A tab per loss: its formula, optax call and Keras name. Only the open tab is drawn (ten tabs of KaTeX and
-    highlighted code drawn at once cost a visit 0.6 s of the browser's time)."""
-    tabs = st.tabs([LOSSES[n].title for n in names], key=f"{PAGE}:formulas-{key}", on_change="rerun")
-    for tab, name in zip(tabs, names):
-        if not tab.open:
-            continue
+    for tab, name in zip(st.tabs([LOSSES[n].title for n in names]), names):
         loss = LOSSES[name]
         with tab:
             formula(loss.formula, f"In words: {loss.words}.")
