@@ -26,9 +26,14 @@ async def warmed(_app):
     if settings.warmup():
         warmup.configure_compilation_cache()
         paths = ["", *(page.url_path for page in site.existing_pages())]
-        opened = await ui.navigation.visit_pages(paths, seconds_each=SECONDS_PER_PAGE)
-        print("lossviz: every page opened once before the first visitor: "
-              + "; ".join(f"/{path} {outcome}" for path, outcome in opened.items()), file=sys.stderr, flush=True)
+        try:
+            opened = await ui.navigation.visit_pages(paths, seconds_each=SECONDS_PER_PAGE)
+        except Exception as err:  # noqa: BLE001 — an optimisation: serve without it rather than not at all
+            print(f"lossviz: the pages could not be opened before the first visitor ({err!r}); serving anyway",
+                  file=sys.stderr, flush=True)
+        else:
+            print("lossviz: every page opened once before the first visitor: "
+                  + "; ".join(f"/{path} {outcome}" for path, outcome in opened.items()), file=sys.stderr, flush=True)
     ui.data.start_warm_up()
     yield
 

@@ -160,3 +160,12 @@ def test_the_served_entry_warms_the_process_before_its_first_visitor(monkeypatch
         done.clear()
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own: pytest's may be running here
             assert pool.submit(asyncio.run, start_and_stop()).result(timeout=60) == expected
+
+    async def broken(paths, seconds_each):
+        raise RuntimeError("no runtime")
+
+    monkeypatch.setattr(ui.navigation, "visit_pages", broken)  # a failed visit costs the speed-up, not the server
+    monkeypatch.setenv("LOSSVIZ_WARMUP", "1")
+    done.clear()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, start_and_stop()).result(timeout=60) == [("warm-up started",)]
