@@ -9,7 +9,7 @@ from lossviz.figures import zoo as plots
 from lossviz.lessons import zoo
 from lossviz.lessons import zoo_fit as zf
 from lossviz.lessons import zoo_upload
-from lossviz.ui.charts import chart, opened_expander
+from lossviz.ui.charts import chart, opened_expander, small_table
 from lossviz.ui.words import formula
 
 PAGE = "losses"
@@ -82,7 +82,7 @@ def family_section(names: list[str], axis_label: str, key: str, words: dict[str,
     figure, alt, table = curve_view(tuple(names), tuple(hyper_vector), axis_label)
     chart(figure, alt, table, f"curves-{key}")
     rename = lambda rows: [{words.get(k, k): v for k, v in row.items()} for row in rows]  # noqa: E731
-    st.dataframe(rename(zoo.property_table(names, hyper_vector)), hide_index=True, key=f"properties-{key}")
+    small_table(rename(zoo.property_table(names, hyper_vector)), "loss")
     details = opened_expander("How each property is decided, and the numbers behind it", f"{PAGE}:details-{key}")
     if details is not None:
         details.markdown("\n".join(f"- **{words.get(k, k)}**: {note}" for k, note in zoo.PROPERTY_NOTES.items()))
@@ -92,9 +92,8 @@ def family_section(names: list[str], axis_label: str, key: str, words: dict[str,
         loss = LOSSES[name]
         with tab:
             formula(loss.formula, f"In words: {loss.words}.")
-            st.code(loss.call, language="python")
-            st.markdown(f"Keras: `keras.losses.{loss.keras}`" if loss.keras else
-                        "Keras: no built-in loss of this kind.")
+            st.markdown(f"optax: `{loss.call}`  \nKeras: " + (f"`keras.losses.{loss.keras}`" if loss.keras else
+                                                                "no built-in loss of this kind."))
 
 
 # --------------------------------------------------------------------------
@@ -180,7 +179,7 @@ def show_fit(slots, frame, live: bool, prefix: str, key: tuple, build) -> None:
     with slots[1].container():
         chart(*losses, f"{prefix}-history-{tag}", with_data=not live)
         if not live:
-            st.dataframe(summary, hide_index=True, key=f"{prefix}-summary")
+            small_table(summary, "loss", percent=tuple(k for k in summary[0] if k.startswith("accuracy")))
 
 
 def regression_view(frame) -> tuple:

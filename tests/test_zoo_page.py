@@ -52,8 +52,12 @@ def test_the_page_runs_under_the_app_and_every_chart_says_its_takeaway():
     assert "step 300 of 300" in texts[5]
     # Each chart's numbers are one click away, and each family has its property table.
     assert sum(e.label == "Data" for e in at.expander) == 6
-    tables = len(at.dataframe)  # the property tables; a chart's is built only once its "Data" is opened
-    assert len(open_data(at).dataframe) == tables + 6 and len(at.download_button) == 6 and not at.exception
+    # The property tables and the fits' summaries are plain tables, a row per loss under its name.
+    assert [list(t.value.index) for t in at.table] == [
+        [zoo.zoo()[n].title for n in names] for names in
+        (zoo.DEFAULT_CLASSIFICATION, zoo.DEFAULT_REGRESSION, zoo.DEFAULT_REGRESSION, zoo.DEFAULT_CLASSIFICATION)]
+    assert not at.dataframe  # a chart's table is built only once its "Data" is opened
+    assert len(open_data(at).dataframe) == 6 and len(at.download_button) == 6 and not at.exception
     assert multiselect(at, "cls").value == list(zoo.DEFAULT_CLASSIFICATION)
     assert not at.query_params, dict(at.query_params)
     # The survey of optax.losses and the properties' details are built only once their expanders are opened.

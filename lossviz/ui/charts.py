@@ -116,6 +116,30 @@ def chart(fig, alt: str | None = None, data=None, key: str | None = None, box=No
         data_expander((lambda: figure_table(fig)) if data is None else data, label, key)
 
 
+# On a phone a table of six columns is wider than the screen, and its scrolling box cannot take the keyboard's
+# focus (WCAG 2.1.1): there its type is a little smaller, so that whole words fit.
+NARROW_TABLES = ('<style>@media (max-width: 480px) { [data-testid="stTable"] table { font-size: 0.75rem; } '
+                 '[data-testid="stTable"] table :is(th, td) { padding: 0.25rem; } }</style>')
+
+
+def small_table(rows: list[dict], row_header: str, percent: tuple[str, ...] = ()) -> None:
+    """A few rows (one per loss, say) as a plain HTML table, each row headed by its ``row_header`` value.
+
+    Streamlit's interactive grid (``st.dataframe``) draws on a canvas and starts a script of its own in each
+    tab; for five rows that is most of its cost (two grids and two tables: 0.4 s of the zoo page's drawing),
+    and a screen reader reads a plain table's row and column headers as they are.
+
+    Args:
+      rows: dicts with the same keys, ``row_header`` among them.
+      row_header: the column whose values head the rows.
+      percent: columns of fractions, shown as percentages; other numbers get four significant digits.
+    """
+    st.html(NARROW_TABLES)
+    frame = pd.DataFrame(rows).set_index(row_header)
+    numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c]) and c not in percent]
+    st.table(frame.style.format("{:.1%}", subset=list(percent)).format("{:.4g}", subset=numbers))
+
+
 def expander_key(key: str) -> str:
     """The session-state key of the "Data" expander under the element keyed ``key`` (True while open)."""
     return f"{key}-open"
