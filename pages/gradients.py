@@ -1,6 +1,5 @@
 """Gradients: the learning slowdown of a saturated sigmoid under the quadratic cost, and its cure."""
 
-import pandas as pd
 import streamlit as st
 
 from lossviz import ui
@@ -109,10 +108,9 @@ st.caption(
 # -- 2. The two points -----------------------------------------------------------
 st.header("2 · Two neurons: outputs 0.82 and 0.98")
 rows = neuron_curves.two_points_table(x, threshold)
-table = pd.DataFrame(rows)
-numbers = [c for c in table.columns if "verdict" not in c]
-st.dataframe(table[numbers], hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.4g") for c in numbers})
+charts.small_table([{"neuron": f"a\u00a0=\u00a0{row['output a']:g}, y\u00a0=\u00a0{row['target y']:g}",
+                     **{k: v for k, v in row.items() if k not in ("output a", "target y") and "verdict" not in k}}
+                    for row in rows], "neuron", by_column=f"at input x = {x:g}")
 st.caption(f"Gradients from jax.grad at input x = {x:g}. An update is *reasonable* when it is large where the "
            f"output is far from the target (|a − y| ≥ {neuron_curves.FAR_FROM_TARGET:g}) and small where it is close.")
 for row in rows:

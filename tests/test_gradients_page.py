@@ -59,8 +59,11 @@ def test_defaults_show_the_classic_slowdown():
     specs = charts(at)
     assert len(values(traces(specs["outputs"], "quadratic")[0]["x"])) == 301
     assert len(at.latex) >= 10
-    table = next(d.value for d in at.dataframe if "output a" in d.value)  # not a chart's Data table
-    assert list(table["output a"]) == [0.82, 0.98, 0.82, 0.98]
+    table = at.table[0].value  # a plain table, a column per neuron (a chart's Data table is built once opened)
+    assert [c.replace("\u00a0", " ") for c in table.columns] == [
+        "a = 0.82, y = 0", "a = 0.98, y = 0", "a = 0.82, y = 1", "a = 0.98, y = 1"]
+    assert list(table.loc["σ′(z)"]) == pytest.approx([0.82 * 0.18, 0.98 * 0.02] * 2, rel=1e-4)
+    assert list(table.loc["∂C/∂b cross-entropy"]) == pytest.approx([0.82, 0.98, -0.18, -0.02], rel=1e-4)
     verdicts = " ".join(m.value for m in at.markdown)
     assert verdicts.count("quadratic: not reasonable") == 1
     assert not at.query_params  # a default view has a clean link

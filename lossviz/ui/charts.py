@@ -122,7 +122,8 @@ NARROW_TABLES = ('<style>@media (max-width: 480px) { [data-testid="stTable"] tab
                  '[data-testid="stTable"] table :is(th, td) { padding: 0.25rem; } }</style>')
 
 
-def small_table(rows: list[dict], row_header: str, percent: tuple[str, ...] = ()) -> None:
+def small_table(rows: list[dict], row_header: str, percent: tuple[str, ...] = (),
+                by_column: str | None = None) -> None:
     """A few rows (one per loss, say) as a plain HTML table, each row headed by its ``row_header`` value.
 
     Streamlit's interactive grid (``st.dataframe``) draws on a canvas and starts a script of its own in each
@@ -133,9 +134,16 @@ def small_table(rows: list[dict], row_header: str, percent: tuple[str, ...] = ()
       rows: dicts with the same keys, ``row_header`` among them.
       row_header: the column whose values head the rows.
       percent: columns of fractions, shown as percentages; other numbers get four significant digits.
+      by_column: if given, each dict is drawn as a column, headed by its ``row_header`` value, and its keys
+        head the rows, under this name (a few records of many numbers: narrow enough for a phone);
+        ``percent`` is then ignored.
     """
     st.html(NARROW_TABLES)
     frame = pd.DataFrame(rows).set_index(row_header)
+    if by_column:
+        frame = frame.T.rename_axis(index=by_column, columns=None)
+        st.table(frame.style.format(lambda v: f"{v:.4g}" if isinstance(v, float) else v))
+        return
     numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c]) and c not in percent]
     st.table(frame.style.format("{:.1%}", subset=list(percent)).format("{:.4g}", subset=numbers))
 
