@@ -127,7 +127,7 @@ def small_table(rows: list[dict], row_header: str, percent: tuple[str, ...] = ()
     """A few rows (one per loss, say) as a plain HTML table, each row headed by its ``row_header`` value.
 
     Streamlit's interactive grid (``st.dataframe``) draws on a canvas and starts a script of its own in each
-    tab; for five rows that is most of its cost (two grids and two tables: 0.4 s of the zoo page's drawing),
+    tab; for five rows that is most of its cost (the zoo's four tables took 0.4 s of a warm visit as grids),
     and a screen reader reads a plain table's row and column headers as they are.
 
     Args:
